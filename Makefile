@@ -1,0 +1,69 @@
+# ftstore: PostgreSQL as the system of record for LLM fine-tuning data.
+#
+# Built with PGXS.  The install script of each release is assembled from
+# the SQL fragments of every capability, in the order below, so each
+# capability keeps its SQL beside its C.
+
+EXTENSION = ftstore
+EXTVERSION = 0.1
+
+MODULE_big = ftstore
+OBJS = \
+	src/ftstore.o \
+	src/sample/names.o \
+	src/sample/parse.o \
+	src/sample/layout.o \
+	src/sample/output.o \
+	src/sample/ftsample.o \
+	src/sample/accessors.o \
+	src/sample/tokens.o \
+	src/dedup/fingerprint.o \
+	src/validate/validate.o \
+	src/etl/reader.o \
+	src/etl/import.o \
+	src/etl/export.o
+
+SQL_FRAGMENTS = \
+	src/sample/sample.sql \
+	src/dedup/fingerprint.sql \
+	src/store/store.sql \
+	src/dedup/dedup.sql \
+	src/validate/validate.sql \
+	src/etl/etl.sql \
+	src/store/report.sql
+
+DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql
+EXTRA_CLEAN = $(DATA_built)
+
+REGRESS = ftsample render accessors fingerprint validate store hostile
+REGRESS_OPTS = --inputdir=.
+
+TAP_TESTS = 1
+PROVE_TESTS = test/t/*.pl
+
+PG_CPPFLAGS = -I$(srcdir)/src
+SHLIB_LINK = -lzstd -lz
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+# PGXS gives -Wall and friends; -Wextra catches more, minus the noise that
+# PostgreSQL's own headers make under it.
+override CFLAGS += -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare
+
+$(DATA_built): $(SQL_FRAGMENTS)
+	{ echo "-- ftstore $(EXTVERSION): assembled from $(SQL_FRAGMENTS)"; \
+	  cat $(SQL_FRAGMENTS); } > $@
+
+.PHONY: run test bench deps
+
+# README's two commands.  Both install what they need on a fresh machine.
+run:
+	bash scripts/run.sh $(DATA)
+
+test:
+	bash scripts/test.sh
+
+bench:
+	bash scripts/bench.sh

@@ -1,0 +1,335 @@
+/*-------------------------------------------------------------------------
+ *
+ * fingerprint.c
+ *	  The exact-duplicate fingerprint of a sample: a hash of its normalised
+ *	  content that ignores key order, ids, labels and the format it came in.
+ *
+ * The fingerprint is the first 16 bytes of SHA-256 over a byte string that
+ * docs/dedup.md specifies exactly, so that it can be recomputed outside the
+ * database (the tests do, in Python).  In short: every field is written as
+ * its byte length, a colon and its bytes; the fields are the kind, then
+ * for each message its section, role, normalised text, normalised tool
+ * calls (function name and arguments, without call ids) and whole-JSON
+ * content parts, then the normalised tools and the media references.
+ *
+ * Normalising text means: Unicode NFC, removal of the invisible U+200B,
+ * U+2060 and U+FEFF, every run of white space (what Python's str.isspace
+ * calls white space) folded to one space, and leading and trailing white
+ * space removed; optionally ASCII letters lowered.
+ *
+ * Top-level keys no format knows (ids, sources) are left out, as are the
+ * KTO label, message weights and names: they describe a sample, not what
+ * the model is shown.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "common/cryptohash.h"
+#include "common/sha2.h"
+#include "common/unicode_norm.h"
+#include "fmgr.h"
+#include "mb/pg_wchar.h"
+#include "utils/builtins.h"
+#include "utils/fmgrprotos.h"
+#include "utils/jsonb.h"
+
+#include "sample/ftsample.h"
+
+PG_FUNCTION_INFO_V1(ftsample_fingerprint);
+PG_FUNCTION_INFO_V1(ftsample_fingerprint_opts);
+PG_FUNCTION_INFO_V1(ftstore_normalize_text);
+
+#define FP_TAG "ftfp1"
+
+/* Python's str.isspace() set, which the tests' reference uses. */
+static bool
+is_space(pg_wchar c)
+{
+	return (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x20) ||
+		c == 0x85 || c == 0xA0 || c == 0x1680 ||
+		(c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 ||
+		c == 0x202F || c == 0x205F || c == 0x3000;
+}
+
+static bool
+is_invisible(pg_wchar c)
+{
+	return c == 0x200B || c == 0x2060 || c == 0xFEFF;
+}
+
+/*
+ * Normalise UTF-8 text into buf.  ASCII text, the common case, never needs
+ * NFC, so it takes a fast path that never converts to code points.
+ */
+static void
+normalize_text(StringInfo buf, const char *p, int len, bool fold_case)
+{
+	bool		ascii = true;
+	bool		pending_space = false;
+	bool		any = false;
+
+	for (int i = 0; i < len; i++)
+	{
+		if ((unsigned char) p[i] >= 0x80)
+		{
+			ascii = false;
+			break;
+		}
+	}
+
+	if (ascii)
+	{
+		for (int i = 0; i < len; i++)
+		{
+			char		c = p[i];
+
+			if (is_space((unsigned char) c))
+			{
+				pending_space = any;
+				continue;
+			}
+			if (pending_space)
+				appendStringInfoChar(buf, ' ');
+			pending_space = false;
+			any = true;
+			if (fold_case && c >= 'A' && c <= 'Z')
+				c += 'a' - 'A';
+			appendStringInfoChar(buf, c);
+		}
+		return;
+	}
+	else
+	{
+		pg_wchar   *wide = palloc((len + 1) * sizeof(pg_wchar));
+		pg_wchar   *norm;
+		int			nw;
+		bool		utf8 = (GetDatabaseEncoding() == PG_UTF8);
+
+		nw = pg_encoding_mb2wchar_with_len(GetDatabaseEncoding(), p, wide, len);
+		wide[nw] = 0;
+		/* NFC is defined on Unicode; in other encodings it is skipped */
+		if (utf8 && unicode_is_normalized_quickcheck(UNICODE_NFC, wide) != UNICODE_NORM_QC_YES)
+		{
+			norm = unicode_normalize(UNICODE_NFC, wide);
+			if (norm == NULL)
+				ereport(ERROR,
+						(errcode(ERRCODE_OUT_OF_MEMORY),
+						 errmsg("out of memory")));
+		}
+		else
+			norm = wide;
+
+		for (pg_wchar *c = norm; *c; c++)
+		{
+			unsigned char out[8];
+			pg_wchar	ch = *c;
+
+			if (utf8 && is_invisible(ch))
+				continue;
+			if (is_space(ch))
+			{
+				pending_space = any;
+				continue;
+			}
+			if (pending_space)
+				appendStringInfoChar(buf, ' ');
+			pending_space = false;
+			any = true;
+			if (fold_case && ch >= 'A' && ch <= 'Z')
+				ch += 'a' - 'A';
+			if (utf8)
+			{
+				unicode_to_utf8(ch, out);
+				appendBinaryStringInfo(buf, (char *) out, pg_utf_mblen(out));
+			}
+			else
+			{
+				int			l = pg_encoding_wchar2mb_with_len(GetDatabaseEncoding(),
+															  &ch, (char *) out, 1);
+
+				appendBinaryStringInfo(buf, (char *) out, l);
+			}
+		}
+		if (norm != wide)
+			pfree(norm);
+		pfree(wide);
+	}
+}
+
+typedef struct FpState
+{
+	pg_cryptohash_ctx *ctx;
+	StringInfoData scratch;
+	bool		fold_case;
+} FpState;
+
+static void
+fp_field(FpState *st, const char *p, int len)
+{
+	char		head[16];
+	int			hl = snprintf(head, sizeof(head), "%d:", len);
+
+	if (pg_cryptohash_update(st->ctx, (uint8 *) head, hl) < 0 ||
+		pg_cryptohash_update(st->ctx, (const uint8 *) p, len) < 0)
+		elog(ERROR, "could not update SHA-256 context: %s",
+			 pg_cryptohash_error(st->ctx));
+}
+
+static void
+fp_cstr(FpState *st, const char *s)
+{
+	fp_field(st, s, strlen(s));
+}
+
+/* Hash the normalised form of text as one field. */
+static void
+fp_text(FpState *st, const char *p, int len)
+{
+	resetStringInfo(&st->scratch);
+	normalize_text(&st->scratch, p, len, st->fold_case);
+	fp_field(st, st->scratch.data, st->scratch.len);
+}
+
+/*
+ * Tool calls as "name(arguments)" lines: the ids that tie a call to its
+ * result are generated by whoever wrote the data and say nothing of it.
+ */
+static void
+fp_tool_calls(FpState *st, const FtMessage *m)
+{
+	StringInfoData calls;
+	Jsonb	   *jb;
+	int			n;
+
+	initStringInfo(&calls);
+	if (m->flags & FT_MSG_HAS_TOOL_CALLS)
+	{
+		jb = DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
+												CStringGetDatum(pnstrdup(m->tool_calls.p,
+																		 m->tool_calls.len))));
+		n = JsonContainerSize(&jb->root);
+		for (int i = 0; i < n; i++)
+		{
+			JsonbValue *call = getIthJsonbValueFromContainer(&jb->root, i);
+			JsonbValue *f;
+			JsonbValue *name = NULL;
+			JsonbValue *args = NULL;
+
+			if (call->type != jbvBinary)
+				continue;
+			f = getKeyJsonValueFromContainer(call->val.binary.data, "function", 8, NULL);
+			if (f != NULL && f->type == jbvBinary)
+			{
+				name = getKeyJsonValueFromContainer(f->val.binary.data, "name", 4, NULL);
+				args = getKeyJsonValueFromContainer(f->val.binary.data, "arguments", 9, NULL);
+			}
+			if (i > 0)
+				appendStringInfoChar(&calls, '\n');
+			if (name && name->type == jbvString)
+				appendBinaryStringInfo(&calls, name->val.string.val, name->val.string.len);
+			appendStringInfoChar(&calls, '(');
+			if (args && args->type == jbvString)
+				appendBinaryStringInfo(&calls, args->val.string.val, args->val.string.len);
+			appendStringInfoChar(&calls, ')');
+		}
+	}
+	fp_text(st, calls.data, calls.len);
+	pfree(calls.data);
+}
+
+void
+ft_fingerprint(const FtSample *s, bool fold_case, uint8 *out)
+{
+	FpState		st;
+	uint8		digest[PG_SHA256_DIGEST_LENGTH];
+	int			n = FtSampleMessageCount(s);
+	StringInfoData text;
+
+	st.ctx = pg_cryptohash_create(PG_SHA256);
+	st.fold_case = fold_case;
+	initStringInfo(&st.scratch);
+	initStringInfo(&text);
+	if (pg_cryptohash_init(st.ctx) < 0)
+		elog(ERROR, "could not initialize SHA-256 context: %s",
+			 pg_cryptohash_error(st.ctx));
+
+	fp_cstr(&st, FP_TAG);
+	fp_cstr(&st, ft_kind_name(s->kind));
+	for (int i = 0; i < n; i++)
+	{
+		const FtMessage *m = &s->messages[i];
+
+		fp_cstr(&st, i < s->nprompt ? "prompt" :
+				i < s->nprompt + s->nchosen ? "chosen" : "rejected");
+		fp_cstr(&st, ft_role_name(m->role));
+		resetStringInfo(&text);
+		ft_message_text(&text, m);
+		fp_text(&st, text.data, text.len);
+		fp_tool_calls(&st, m);
+		resetStringInfo(&text);
+		for (int j = 0; j < m->nparts; j++)
+		{
+			if (!FtStrIsSet(m->parts[j].json))
+				continue;
+			if (text.len > 0)
+				appendStringInfoChar(&text, '\n');
+			appendBinaryStringInfo(&text, m->parts[j].json.p, m->parts[j].json.len);
+		}
+		fp_text(&st, text.data, text.len);
+	}
+	fp_cstr(&st, "tools");
+	if (s->flags & FT_SAMPLE_HAS_TOOLS)
+		fp_text(&st, s->tools.p, s->tools.len);
+	else
+		fp_field(&st, "", 0);
+	for (int k = 0; k < FT_NUM_MEDIA; k++)
+	{
+		fp_cstr(&st, ft_media_key(k));
+		for (int j = 0; j < s->nmedia[k]; j++)
+			fp_field(&st, s->media[k][j].p, s->media[k][j].len);
+	}
+
+	if (pg_cryptohash_final(st.ctx, digest, sizeof(digest)) < 0)
+		elog(ERROR, "could not finalize SHA-256 context: %s",
+			 pg_cryptohash_error(st.ctx));
+	pg_cryptohash_free(st.ctx);
+	memcpy(out, digest, FT_FINGERPRINT_LEN);
+}
+
+static Datum
+fingerprint_datum(Datum sample, bool fold_case)
+{
+	bytea	   *result = palloc(VARHDRSZ + FT_FINGERPRINT_LEN);
+
+	SET_VARSIZE(result, VARHDRSZ + FT_FINGERPRINT_LEN);
+	ft_fingerprint(ft_sample_from_datum(sample), fold_case,
+				   (uint8 *) VARDATA(result));
+	return PointerGetDatum(result);
+}
+
+/* ftstore.fingerprint(ftsample): the default, case-sensitive fingerprint. */
+Datum
+ftsample_fingerprint(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_DATUM(fingerprint_datum(PG_GETARG_DATUM(0), false));
+}
+
+/* ftstore.fingerprint(ftsample, fold_case boolean) */
+Datum
+ftsample_fingerprint_opts(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_DATUM(fingerprint_datum(PG_GETARG_DATUM(0), PG_GETARG_BOOL(1)));
+}
+
+/* ftstore.normalize_text(text, fold_case): the normalisation, for checking. */
+Datum
+ftstore_normalize_text(PG_FUNCTION_ARGS)
+{
+	text	   *t = PG_GETARG_TEXT_PP(0);
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	normalize_text(&buf, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), PG_GETARG_BOOL(1));
+	PG_RETURN_TEXT_P(cstring_to_text_with_len(buf.data, buf.len));
+}

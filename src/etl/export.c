@@ -1,0 +1,2 @@
+/* being written; replaced before the first commit */
+#include "postgres.h"

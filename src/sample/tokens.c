@@ -1,0 +1,231 @@
+/*-------------------------------------------------------------------------
+ *
+ * tokens.c
+ *	  An approximate token count for byte-pair-encoding tokenizers such as
+ *	  OpenAI's cl100k, without the tokenizer's vocabulary.
+ *
+ * Fine-tuning services truncate or refuse examples over a token limit, so
+ * validation must tell which records are near it.  Shipping a vocabulary
+ * and a BPE implementation would be exact but heavy; a character-class
+ * estimate is enough to sort records into "far below", "near" and "over".
+ * The rule, documented in docs/validation.md, is:
+ *
+ *	- a Han, Kana or Hangul character is one token;
+ *	- a word (a run of letters, Latin or not) is one token per four
+ *	  characters, rounded up;
+ *	- a run of digits is one token per three digits, rounded up;
+ *	- white space is free (BPE merges it into the next word);
+ *	- any other character (punctuation, symbols, emoji, control and
+ *	  zero-width characters, bytes that are not valid UTF-8) is one token.
+ *
+ * Interface (to move into ftsample.h):
+ *	  int ft_estimate_tokens(const char *p, int len);
+ * p holds len bytes of UTF-8, not necessarily NUL-terminated.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "mb/pg_wchar.h"
+#include "utils/builtins.h"
+
+#include "sample/ftsample.h"
+
+/* XXX: here until ftsample.h declares it. */
+extern int	ft_estimate_tokens(const char *p, int len);
+
+PG_FUNCTION_INFO_V1(ftstore_estimate_tokens);
+
+typedef enum CharClass
+{
+	CC_SPACE,
+	CC_WORD,
+	CC_DIGIT,
+	CC_CJK,
+	CC_SYMBOL
+} CharClass;
+
+/*
+ * Decode one UTF-8 character at p (at most len bytes).  Returns its length
+ * in bytes and sets *cp; a byte that does not start a valid sequence comes
+ * back as a one-byte character with *cp = -1.
+ */
+static int
+utf8_next(const unsigned char *p, int len, int32 *cp)
+{
+	unsigned char c = p[0];
+	int			n;
+	int32		v;
+
+	if (c < 0x80)
+	{
+		*cp = c;
+		return 1;
+	}
+	if (c >= 0xC2 && c <= 0xDF)
+	{
+		n = 2;
+		v = c & 0x1F;
+	}
+	else if (c >= 0xE0 && c <= 0xEF)
+	{
+		n = 3;
+		v = c & 0x0F;
+	}
+	else if (c >= 0xF0 && c <= 0xF4)
+	{
+		n = 4;
+		v = c & 0x07;
+	}
+	else
+	{
+		*cp = -1;
+		return 1;
+	}
+	if (n > len)
+	{
+		*cp = -1;
+		return 1;
+	}
+	for (int i = 1; i < n; i++)
+	{
+		if ((p[i] & 0xC0) != 0x80)
+		{
+			*cp = -1;
+			return 1;
+		}
+		v = (v << 6) | (p[i] & 0x3F);
+	}
+	*cp = v;
+	return n;
+}
+
+static CharClass
+classify(int32 c)
+{
+	if (c < 0)
+		return CC_SYMBOL;
+	if (c < 0x80)
+	{
+		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))
+			return CC_WORD;
+		if (c >= '0' && c <= '9')
+			return CC_DIGIT;
+		if (c == ' ' || (c >= '\t' && c <= '\r'))
+			return CC_SPACE;
+		return CC_SYMBOL;
+	}
+
+	/* Han, Kana, Hangul: BPE vocabularies hold about one token each */
+	if ((c >= 0x3040 && c <= 0x30FF) ||		/* Hiragana, Katakana */
+		(c >= 0x31F0 && c <= 0x31FF) ||		/* Katakana extensions */
+		(c >= 0x3400 && c <= 0x4DBF) ||		/* CJK extension A */
+		(c >= 0x4E00 && c <= 0x9FFF) ||		/* CJK unified ideographs */
+		(c >= 0xF900 && c <= 0xFAFF) ||		/* CJK compatibility */
+		(c >= 0xFF66 && c <= 0xFF9F) ||		/* half-width Katakana */
+		(c >= 0x20000 && c <= 0x3FFFF) ||	/* CJK extensions B and on */
+		(c >= 0x1100 && c <= 0x11FF) ||		/* Hangul Jamo */
+		(c >= 0x3130 && c <= 0x318F) ||		/* Hangul compatibility Jamo */
+		(c >= 0xAC00 && c <= 0xD7AF))		/* Hangul syllables */
+		return CC_CJK;
+
+	/* Unicode white space */
+	if (c == 0x85 || c == 0xA0 || c == 0x1680 ||
+		(c >= 0x2000 && c <= 0x200A) ||
+		c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F ||
+		c == 0x3000)
+		return CC_SPACE;
+
+	/* full-width digits tokenize like digits */
+	if (c >= 0xFF10 && c <= 0xFF19)
+		return CC_DIGIT;
+
+	/* punctuation and symbol blocks */
+	if ((c >= 0x80 && c <= 0xBF) ||
+		c == 0xD7 || c == 0xF7 ||
+		(c >= 0x200B && c <= 0x2BFF) ||		/* general punctuation to misc
+											 * symbols and arrows */
+		(c >= 0x2E00 && c <= 0x2E7F) ||		/* supplemental punctuation */
+		(c >= 0x3001 && c <= 0x303F) ||		/* CJK symbols and punctuation */
+		(c >= 0xFE00 && c <= 0xFE0F) ||		/* variation selectors */
+		(c >= 0xFE10 && c <= 0xFE6F) ||		/* CJK compatibility forms */
+		c == 0xFEFF ||
+		(c >= 0xFF01 && c <= 0xFF0F) ||
+		(c >= 0xFF1A && c <= 0xFF20) ||
+		(c >= 0xFF3B && c <= 0xFF40) ||
+		(c >= 0xFF5B && c <= 0xFF65) ||
+		(c >= 0xFFF0 && c <= 0xFFFF) ||		/* specials */
+		(c >= 0x1F000 && c <= 0x1FAFF))		/* emoji and pictographs */
+		return CC_SYMBOL;
+
+	/*
+	 * Everything else is taken for a letter: Latin with diacritics, Greek,
+	 * Cyrillic, Arabic, Indic scripts, combining marks.  Scripts written
+	 * without spaces (Thai, say) are undercounted by this.
+	 */
+	return CC_WORD;
+}
+
+static inline int64
+run_tokens(CharClass cls, int64 nchars)
+{
+	if (nchars == 0)
+		return 0;
+	if (cls == CC_WORD)
+		return (nchars + 3) / 4;
+	return (nchars + 2) / 3;	/* CC_DIGIT */
+}
+
+int
+ft_estimate_tokens(const char *p, int len)
+{
+	const unsigned char *s = (const unsigned char *) p;
+	int64		tokens = 0;
+	CharClass	run = CC_SPACE;
+	int64		runlen = 0;
+	int			i = 0;
+
+	while (i < len)
+	{
+		int32		c;
+		CharClass	cls;
+
+		i += utf8_next(s + i, len - i, &c);
+		cls = classify(c);
+
+		if (cls == run && (cls == CC_WORD || cls == CC_DIGIT))
+		{
+			runlen++;
+			continue;
+		}
+		tokens += run_tokens(run, runlen);
+		run = cls;
+		runlen = 0;
+		if (cls == CC_WORD || cls == CC_DIGIT)
+			runlen = 1;
+		else if (cls == CC_CJK || cls == CC_SYMBOL)
+			tokens++;
+	}
+	tokens += run_tokens(run, runlen);
+
+	return (int) Min(tokens, (int64) PG_INT32_MAX);
+}
+
+/*
+ * SQL: ftstore.estimate_tokens(text) RETURNS integer.  Text in another
+ * server encoding is converted to UTF-8 first.
+ */
+Datum
+ftstore_estimate_tokens(PG_FUNCTION_ARGS)
+{
+	text	   *t = PG_GETARG_TEXT_PP(0);
+	const char *p = VARDATA_ANY(t);
+	int			len = VARSIZE_ANY_EXHDR(t);
+	char	   *u;
+
+	u = pg_server_to_any(p, len, PG_UTF8);
+	if (u != p)
+		len = strlen(u);
+	PG_RETURN_INT32(ft_estimate_tokens(u, len));
+}

@@ -1,0 +1,87 @@
+
+-- The managed store: datasets, their samples, and the records an import
+-- refused, kept for inspection.
+
+CREATE TABLE ftstore.datasets (
+	id			integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+	name		text NOT NULL UNIQUE CHECK (name <> ''),
+	description text,
+	created_at	timestamptz NOT NULL DEFAULT now()
+);
+
+-- A sample's source is the file (or client label) it came from, record its
+-- ordinal there (1-based) and line the line its text starts on.  Imports
+-- are idempotent on (dataset, source, record): the record ordinal rather
+-- than the line, because a minified JSON array holds every record on line 1.
+CREATE TABLE ftstore.samples (
+	id			bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+	dataset_id	integer NOT NULL REFERENCES ftstore.datasets (id) ON DELETE CASCADE,
+	sample		ftstore.ftsample NOT NULL,
+	source		text,
+	record		integer,
+	line		integer,
+	fingerprint bytea NOT NULL GENERATED ALWAYS AS (ftstore.fingerprint(sample)) STORED,
+	status		text NOT NULL DEFAULT 'active'
+				CHECK (status IN ('active', 'duplicate')),
+	duplicate_of bigint,
+	created_at	timestamptz NOT NULL DEFAULT now(),
+	UNIQUE (dataset_id, source, record)
+);
+
+CREATE INDEX samples_dataset_fingerprint_idx
+	ON ftstore.samples (dataset_id, fingerprint);
+
+-- Records an import could not take.  raw is the record's text as read;
+-- bytes that are not valid UTF-8 are written as \xNN so that the text
+-- column can hold them.
+CREATE TABLE ftstore.rejects (
+	id			bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+	dataset_id	integer NOT NULL REFERENCES ftstore.datasets (id) ON DELETE CASCADE,
+	source		text NOT NULL,
+	record		integer NOT NULL,
+	line		integer NOT NULL,
+	raw			text NOT NULL,
+	error_code	text NOT NULL,
+	message		text NOT NULL,
+	detail		text,
+	path		text,
+	created_at	timestamptz NOT NULL DEFAULT now(),
+	UNIQUE (dataset_id, source, record)
+);
+
+-- One row per import call, so a report can say how many records were read.
+CREATE TABLE ftstore.imports (
+	id			bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+	dataset_id	integer NOT NULL REFERENCES ftstore.datasets (id) ON DELETE CASCADE,
+	source		text NOT NULL,
+	format		text NOT NULL,
+	records_read bigint NOT NULL,
+	imported	bigint NOT NULL,
+	rejected	bigint NOT NULL,
+	skipped		bigint NOT NULL,	-- already imported before
+	started_at	timestamptz NOT NULL,
+	finished_at timestamptz NOT NULL DEFAULT clock_timestamp()
+);
+
+-- The dataset's id, created on first use.
+CREATE FUNCTION ftstore.dataset_id(dataset text, create_missing boolean DEFAULT false)
+RETURNS integer
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	result integer;
+BEGIN
+	SELECT d.id INTO result FROM ftstore.datasets d WHERE d.name = dataset;
+	IF result IS NULL AND create_missing THEN
+		INSERT INTO ftstore.datasets (name) VALUES (dataset)
+			ON CONFLICT (name) DO NOTHING;
+		SELECT d.id INTO result FROM ftstore.datasets d WHERE d.name = dataset;
+	END IF;
+	IF result IS NULL THEN
+		RAISE EXCEPTION 'dataset "%" does not exist', dataset
+			USING ERRCODE = 'undefined_object';
+	END IF;
+	RETURN result;
+END;
+$$;
