@@ -1,2 +1,438 @@
-/* being written; replaced before the first commit */
+/*-------------------------------------------------------------------------
+ *
+ * import.c
+ *	  ftstore.import_file() and ftstore.import_data(): load the records of
+ *	  a file or a client's buffer into ftstore.samples, and keep each one
+ *	  that cannot be a sample in ftstore.rejects with the reason.
+ *
+ * A bad record must not stop the import, so each record is parsed inside
+ * an internal subtransaction, the way PL/pgSQL runs an exception block.
+ * The subtransaction does the parse and nothing else: it writes nothing,
+ * so it is never assigned a transaction ID and costs no more than its
+ * bookkeeping.  All writes happen outside it through plans prepared once
+ * per call.
+ *
+ * Imports are idempotent on (dataset, source, record): a record already
+ * stored is left alone and counted as skipped, so an interrupted import
+ * can simply be run again.
+ *
+ *-------------------------------------------------------------------------
+ */
 #include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+#include "utils/resowner.h"
+#include "utils/syscache.h"
+#include "utils/timestamp.h"
+
+#include "etl/reader.h"
+#include "sample/ftsample.h"
+
+/* How often an import says how far it got, at DEBUG1. */
+#define PROGRESS_EVERY 50000
+
+typedef struct ImportState
+{
+	const char *source_name;
+	Datum		source;			/* text */
+	Datum		dataset_id;		/* int4 */
+	FtFormat	hint;
+	bool		server_encoded; /* input is text, already verified */
+	SPIPlanPtr	insert_sample;
+	SPIPlanPtr	insert_reject;
+	MemoryContext record_cxt;
+	int64		read;
+	int64		imported;
+	int64		rejected;
+	int64		skipped;
+} ImportState;
+
+static FtFormat
+import_format(const char *name)
+{
+	int			f = ft_format_from_name(name);
+
+	if (f < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unrecognized sample format \"%s\"", name),
+				 errhint("Valid formats are auto, openai, alpaca, sharegpt and text.")));
+	return (FtFormat) f;
+}
+
+static Oid
+ftsample_type_oid(void)
+{
+	Oid			nsp = get_namespace_oid("ftstore", false);
+	Oid			typid;
+
+	typid = GetSysCacheOid2(TYPENAMENSP, Anum_pg_type_oid,
+							CStringGetDatum("ftsample"),
+							ObjectIdGetDatum(nsp));
+	if (!OidIsValid(typid))
+		elog(ERROR, "type ftstore.ftsample does not exist");
+	return typid;
+}
+
+static SPIPlanPtr
+prepare(const char *sql, int nargs, Oid *argtypes)
+{
+	SPIPlanPtr	plan = SPI_prepare(sql, nargs, argtypes);
+
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed for \"%s\": %s",
+			 sql, SPI_result_code_string(SPI_result));
+	return plan;
+}
+
+/*
+ * Parses one record in a subtransaction.  Returns the stored sample, or
+ * (Datum) 0 with *error set.  Both live in the record context.
+ */
+static Datum
+parse_record(ImportState *st, const FtRecord *rec, ErrorData **error)
+{
+	MemoryContext cxt = st->record_cxt;
+	ResourceOwner oldowner = CurrentResourceOwner;
+	volatile Datum result = (Datum) 0;
+
+	*error = NULL;
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+
+	PG_TRY();
+	{
+		const char *json = rec->data;
+		size_t		len = rec->len;
+
+		ft_record_check(rec);
+		if (!st->server_encoded)
+		{
+			/* raises on invalid UTF-8, NUL included */
+			json = pg_any_to_server(json, (int) len, PG_UTF8);
+			if (json != rec->data)
+				len = strlen(json);
+		}
+		result = ft_sample_from_text(json, len, st->hint);
+
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = oldowner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = oldowner;
+
+		/* a cancel is the user's, not the record's */
+		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
+			ReThrowError(edata);
+		*error = edata;
+		result = (Datum) 0;
+	}
+	PG_END_TRY();
+
+	return result;
+}
+
+static void
+store_sample(ImportState *st, const FtRecord *rec, Datum sample)
+{
+	Datum		values[5];
+	int			ret;
+
+	values[0] = st->dataset_id;
+	values[1] = sample;
+	values[2] = st->source;
+	values[3] = Int32GetDatum(rec->ordinal);
+	values[4] = Int32GetDatum(rec->line);
+
+	ret = SPI_execute_plan(st->insert_sample, values, NULL, false, 0);
+	if (ret != SPI_OK_INSERT)
+		elog(ERROR, "could not insert sample: %s",
+			 SPI_result_code_string(ret));
+	if (SPI_processed > 0)
+		st->imported++;
+	else
+		st->skipped++;
+}
+
+static void
+store_reject(ImportState *st, const FtRecord *rec, ErrorData *edata)
+{
+	Datum		values[9];
+	char		nulls[9];
+	int			ret;
+
+	memset(nulls, ' ', sizeof(nulls));
+
+	values[0] = st->dataset_id;
+	values[1] = st->source;
+	values[2] = Int32GetDatum(rec->ordinal);
+	values[3] = Int32GetDatum(rec->line);
+	values[4] = PointerGetDatum(ft_record_raw_text(rec));
+	values[5] = CStringGetTextDatum(unpack_sql_state(edata->sqlerrcode));
+	values[6] = CStringGetTextDatum(edata->message ? edata->message
+									: "unknown error");
+	if (edata->detail)
+		values[7] = CStringGetTextDatum(edata->detail);
+	else
+		nulls[7] = 'n';
+	if (edata->column_name)
+		values[8] = CStringGetTextDatum(edata->column_name);
+	else
+		nulls[8] = 'n';
+
+	ret = SPI_execute_plan(st->insert_reject, values, nulls, false, 0);
+	if (ret != SPI_OK_INSERT)
+		elog(ERROR, "could not insert reject: %s",
+			 SPI_result_code_string(ret));
+
+	/* an existing reject row means the record failed before; still bad */
+	st->rejected++;
+}
+
+/*
+ * The body shared by import_file and import_data: reads every record,
+ * stores it or its reject, logs the call and returns the counts.
+ */
+static void
+run_import(FunctionCallInfo fcinfo, text *dataset, text *source,
+		   const char *format, FtFormat hint, FtReader *reader,
+		   bool server_encoded)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	TimestampTz started_at = GetCurrentTimestamp();
+	ImportState st;
+	Oid			argtypes[9];
+	Datum		args[8];
+	bool		isnull;
+	FtRecord	rec;
+	MemoryContext oldcxt;
+	int			ret;
+
+	memset(&st, 0, sizeof(st));
+	st.source_name = text_to_cstring(source);
+	st.source = PointerGetDatum(source);
+	st.hint = hint;
+	st.server_encoded = server_encoded;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+
+	argtypes[0] = TEXTOID;
+	argtypes[1] = BOOLOID;
+	args[0] = PointerGetDatum(dataset);
+	args[1] = BoolGetDatum(true);
+	ret = SPI_execute_with_args("SELECT ftstore.dataset_id($1, $2)",
+								2, argtypes, args, NULL, false, 1);
+	if (ret != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not look up dataset: %s",
+			 SPI_result_code_string(ret));
+	st.dataset_id = SPI_getbinval(SPI_tuptable->vals[0],
+								  SPI_tuptable->tupdesc, 1, &isnull);
+	if (isnull)
+		elog(ERROR, "ftstore.dataset_id returned null");
+
+	argtypes[0] = INT4OID;
+	argtypes[1] = ftsample_type_oid();
+	argtypes[2] = TEXTOID;
+	argtypes[3] = INT4OID;
+	argtypes[4] = INT4OID;
+	st.insert_sample =
+		prepare("INSERT INTO ftstore.samples"
+				" (dataset_id, sample, source, record, line)"
+				" VALUES ($1, $2, $3, $4, $5)"
+				" ON CONFLICT (dataset_id, source, record) DO NOTHING",
+				5, argtypes);
+
+	argtypes[0] = INT4OID;
+	argtypes[1] = TEXTOID;
+	argtypes[2] = INT4OID;
+	argtypes[3] = INT4OID;
+	argtypes[4] = TEXTOID;
+	argtypes[5] = TEXTOID;
+	argtypes[6] = TEXTOID;
+	argtypes[7] = TEXTOID;
+	argtypes[8] = TEXTOID;
+	st.insert_reject =
+		prepare("INSERT INTO ftstore.rejects"
+				" (dataset_id, source, record, line, raw,"
+				"  error_code, message, detail, path)"
+				" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+				" ON CONFLICT (dataset_id, source, record) DO NOTHING",
+				9, argtypes);
+
+	st.record_cxt = AllocSetContextCreate(CurrentMemoryContext,
+										  "ftstore import record",
+										  ALLOCSET_DEFAULT_SIZES);
+
+	oldcxt = MemoryContextSwitchTo(st.record_cxt);
+	while (ft_reader_next(reader, &rec))
+	{
+		ErrorData  *edata;
+		Datum		sample;
+
+		st.read++;
+		sample = parse_record(&st, &rec, &edata);
+		if (edata == NULL)
+			store_sample(&st, &rec, sample);
+		else
+			store_reject(&st, &rec, edata);
+
+		MemoryContextReset(st.record_cxt);
+
+		if (st.read % PROGRESS_EVERY == 0)
+			ereport(DEBUG1,
+					(errmsg_internal("ftstore import of \"%s\": " INT64_FORMAT " records read, "
+									 INT64_FORMAT " imported, " INT64_FORMAT " rejected, "
+									 INT64_FORMAT " skipped",
+									 st.source_name, st.read, st.imported,
+									 st.rejected, st.skipped)));
+		CHECK_FOR_INTERRUPTS();
+	}
+	MemoryContextSwitchTo(oldcxt);
+	ereport(DEBUG1,
+			(errmsg_internal("ftstore import of \"%s\": read as %s, compression %s",
+							 st.source_name,
+							 ft_reader_container(reader),
+							 ft_reader_compression(reader))));
+	ft_reader_close(reader);
+
+	argtypes[0] = INT4OID;
+	argtypes[1] = TEXTOID;
+	argtypes[2] = TEXTOID;
+	argtypes[3] = INT8OID;
+	argtypes[4] = INT8OID;
+	argtypes[5] = INT8OID;
+	argtypes[6] = INT8OID;
+	argtypes[7] = TIMESTAMPTZOID;
+	{
+		Datum		values[8];
+
+		values[0] = st.dataset_id;
+		values[1] = st.source;
+		values[2] = CStringGetTextDatum(format);
+		values[3] = Int64GetDatum(st.read);
+		values[4] = Int64GetDatum(st.imported);
+		values[5] = Int64GetDatum(st.rejected);
+		values[6] = Int64GetDatum(st.skipped);
+		values[7] = TimestampTzGetDatum(started_at);
+		ret = SPI_execute_with_args("INSERT INTO ftstore.imports"
+									" (dataset_id, source, format, records_read,"
+									"  imported, rejected, skipped, started_at)"
+									" VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+									8, argtypes, values, NULL, false, 0);
+		if (ret != SPI_OK_INSERT)
+			elog(ERROR, "could not log import: %s",
+				 SPI_result_code_string(ret));
+	}
+
+	ereport(DEBUG1,
+			(errmsg_internal("ftstore import of \"%s\" done: " INT64_FORMAT " records read, "
+							 INT64_FORMAT " imported, " INT64_FORMAT " rejected, "
+							 INT64_FORMAT " skipped",
+							 st.source_name, st.read, st.imported,
+							 st.rejected, st.skipped)));
+
+	SPI_finish();
+
+	{
+		Datum		values[2];
+		bool		nulls[2] = {false, false};
+
+		values[0] = Int64GetDatum(st.imported);
+		values[1] = Int64GetDatum(st.rejected);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc,
+							 values, nulls);
+	}
+}
+
+/*
+ * ftstore.import_file(dataset, path, format): a file on the server, for
+ * superusers and members of pg_read_server_files.
+ */
+PG_FUNCTION_INFO_V1(ft_import_file);
+
+Datum
+ft_import_file(PG_FUNCTION_ARGS)
+{
+	text	   *dataset = PG_GETARG_TEXT_PP(0);
+	text	   *path_text = PG_GETARG_TEXT_PP(1);
+	char	   *format = text_to_cstring(PG_GETARG_TEXT_PP(2));
+	char	   *path = text_to_cstring(path_text);
+	FtFormat	hint;
+	FtReader   *reader;
+
+	ft_check_server_file_access(path, false);
+	hint = import_format(format);
+	InitMaterializedSRF(fcinfo, 0);
+
+	reader = ft_reader_open_file(path);
+	run_import(fcinfo, dataset, path_text, format, hint, reader, false);
+	return (Datum) 0;
+}
+
+/*
+ * ftstore.import_data(dataset, source, data bytea, format): the same over
+ * bytes a client sent, plain or compressed.  source labels the records
+ * the way a path does for import_file.
+ */
+PG_FUNCTION_INFO_V1(ft_import_data);
+
+Datum
+ft_import_data(PG_FUNCTION_ARGS)
+{
+	text	   *dataset = PG_GETARG_TEXT_PP(0);
+	text	   *source = PG_GETARG_TEXT_PP(1);
+	bytea	   *data = PG_GETARG_BYTEA_PP(2);
+	char	   *format = text_to_cstring(PG_GETARG_TEXT_PP(3));
+	FtFormat	hint = import_format(format);
+	FtReader   *reader;
+
+	InitMaterializedSRF(fcinfo, 0);
+	reader = ft_reader_open_buffer(VARDATA_ANY(data),
+								   VARSIZE_ANY_EXHDR(data),
+								   text_to_cstring(source));
+	run_import(fcinfo, dataset, source, format, hint, reader, false);
+	return (Datum) 0;
+}
+
+/*
+ * The text overload: the server has already checked the encoding, and
+ * the bytes are in the database's, not necessarily UTF-8.
+ */
+PG_FUNCTION_INFO_V1(ft_import_text);
+
+Datum
+ft_import_text(PG_FUNCTION_ARGS)
+{
+	text	   *dataset = PG_GETARG_TEXT_PP(0);
+	text	   *source = PG_GETARG_TEXT_PP(1);
+	text	   *data = PG_GETARG_TEXT_PP(2);
+	char	   *format = text_to_cstring(PG_GETARG_TEXT_PP(3));
+	FtFormat	hint = import_format(format);
+	FtReader   *reader;
+
+	InitMaterializedSRF(fcinfo, 0);
+	reader = ft_reader_open_buffer(VARDATA_ANY(data),
+								   VARSIZE_ANY_EXHDR(data),
+								   text_to_cstring(source));
+	run_import(fcinfo, dataset, source, format, hint, reader, true);
+	return (Datum) 0;
+}

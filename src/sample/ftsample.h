@@ -127,6 +127,9 @@ typedef struct FtMessage
 #define FT_HINT_TOOLS_AS_STRING		0x01	/* ShareGPT keeps tools as a string */
 #define FT_HINT_KTO_TAG				0x02	/* Alpaca spells the label kto_tag */
 #define FT_HINT_SYSTEM_FIELD		0x04	/* system prompt was a top-level key */
+#define FT_HINT_INSTANCES			0x08	/* self-instruct: instances[0] held
+											 * input and output */
+#define FT_HINT_RESPONSE_KEY		0x10	/* Alpaca's output was "response" */
 
 typedef struct FtSample
 {

@@ -279,6 +279,16 @@ write_meta(StringInfo buf, bool *first, const FtSample *s)
 		write_key(buf, &mfirst, "system_field");
 		appendStringInfoString(buf, "true");
 	}
+	if (s->hints & FT_HINT_INSTANCES)
+	{
+		write_key(buf, &mfirst, "instances");
+		appendStringInfoString(buf, "true");
+	}
+	if (s->hints & FT_HINT_RESPONSE_KEY)
+	{
+		write_key(buf, &mfirst, "response_key");
+		appendStringInfoString(buf, "true");
+	}
 	appendStringInfoChar(buf, '}');
 }
 
@@ -397,22 +407,32 @@ write_alpaca(StringInfo buf, const FtSample *s)
 	appendStringInfoChar(buf, '{');
 	prompt = plain_content(&msgs[last_user], "alpaca");
 	split = s->input_offset - 1;
+	if (!(split >= 1 && split <= prompt.len && prompt.p[split - 1] == '\n'))
+		split = -1;
 	write_key(buf, &first, "instruction");
-	if (split >= 1 && split <= prompt.len && prompt.p[split - 1] == '\n')
+	ft_write_json_string(buf, prompt.p, split > 0 ? split - 1 : prompt.len);
+	if ((s->hints & FT_HINT_INSTANCES) && has_output)
 	{
-		ft_write_json_string(buf, prompt.p, split - 1);
-		write_key(buf, &first, "input");
-		ft_write_json_string(buf, prompt.p + split, prompt.len - split);
+		/* self-instruct's spelling, as it came */
+		write_key(buf, &first, "instances");
+		appendStringInfoString(buf, "[{\"input\": ");
+		ft_write_json_string(buf, prompt.p + Max(split, 0),
+							 split > 0 ? prompt.len - split : 0);
+		appendStringInfoString(buf, ", \"output\": ");
+		write_str(buf, plain_content(&msgs[n - 1], "alpaca"));
+		appendStringInfoString(buf, "}]");
+		has_output = false;
 	}
 	else
 	{
-		write_str(buf, prompt);
 		write_key(buf, &first, "input");
-		appendStringInfoString(buf, "\"\"");
+		ft_write_json_string(buf, prompt.p + Max(split, 0),
+							 split > 0 ? prompt.len - split : 0);
 	}
 	if (has_output)
 	{
-		write_key(buf, &first, "output");
+		write_key(buf, &first,
+				  (s->hints & FT_HINT_RESPONSE_KEY) ? "response" : "output");
 		write_str(buf, plain_content(&msgs[n - 1], "alpaca"));
 	}
 	if (s->kind == FT_KIND_PREFERENCE)

@@ -768,6 +768,16 @@ parse_meta(FtParse *ps, JsonbValue *v)
 			if (expect_bool(ps, &ki.value))
 				s->hints |= FT_HINT_SYSTEM_FIELD;
 		}
+		else if (strcmp(ki.key, "instances") == 0)
+		{
+			if (expect_bool(ps, &ki.value))
+				s->hints |= FT_HINT_INSTANCES;
+		}
+		else if (strcmp(ki.key, "response_key") == 0)
+		{
+			if (expect_bool(ps, &ki.value))
+				s->hints |= FT_HINT_RESPONSE_KEY;
+		}
 		else
 			fail(ps, ERRCODE_INVALID_TEXT_REPRESENTATION,
 				 "unrecognized ftstore metadata key \"%s\"", ki.key);
@@ -1123,14 +1133,16 @@ parse_sharegpt(FtParse *ps, JsonbContainer *root)
 static void
 parse_alpaca(FtParse *ps, JsonbContainer *root)
 {
-	static const char *const keys[] = {
+	const char *format_keys[] = {
 		"instruction", "input", "output", "system", "history", "chosen",
-		"rejected", NULL
+		"rejected", NULL, NULL, NULL
 	};
+	int			nkeys = 7;		/* format_keys in use */
 	FtSample   *s = ps->sample;
 	JsonbValue *instruction = get_key(root, "instruction");
 	JsonbValue *input = get_key(root, "input");
 	JsonbValue *output = get_key(root, "output");
+	JsonbValue *instances = get_key(root, "instances");
 	JsonbValue *system = get_key(root, "system");
 	JsonbValue *history = get_key(root, "history");
 	JsonbValue *chosen = get_key(root, "chosen");
@@ -1140,6 +1152,38 @@ parse_alpaca(FtParse *ps, JsonbContainer *root)
 
 	s->format = FT_FORMAT_ALPACA;
 	s->kind = FT_KIND_SFT;
+
+	/*
+	 * Two spellings of the same thing: self-instruct's seed tasks hold input
+	 * and output in a one-element "instances" list, and some instruction
+	 * files call the output "response".
+	 */
+	if (input == NULL && output == NULL && instances != NULL &&
+		instances->type == jbvBinary &&
+		JsonContainerIsArray(instances->val.binary.data) &&
+		JsonContainerSize(instances->val.binary.data) == 1)
+	{
+		JsonbValue *inst = getIthJsonbValueFromContainer(instances->val.binary.data, 0);
+
+		if (inst->type == jbvBinary && JsonContainerIsObject(inst->val.binary.data) &&
+			JsonContainerSize(inst->val.binary.data) == 2)
+		{
+			input = get_key(inst->val.binary.data, "input");
+			output = get_key(inst->val.binary.data, "output");
+			if (input != NULL && output != NULL)
+			{
+				s->hints |= FT_HINT_INSTANCES;
+				format_keys[nkeys++] = "instances";
+			}
+			else
+				input = output = NULL;
+		}
+	}
+	if (output == NULL && (output = get_key(root, "response")) != NULL)
+	{
+		s->hints |= FT_HINT_RESPONSE_KEY;
+		format_keys[nkeys++] = "response";
+	}
 
 	if (system != NULL && system->type != jbvNull)
 	{
@@ -1191,7 +1235,7 @@ parse_alpaca(FtParse *ps, JsonbContainer *root)
 						   instruction->val.string.len);
 	if (input != NULL && input->type != jbvNull)
 	{
-		saved = path_key(ps, "input");
+		saved = path_key(ps, (s->hints & FT_HINT_INSTANCES) ? "instances[0].input" : "input");
 		expect_string(ps, input);
 		path_pop(ps, saved);
 		if (input->val.string.len > 0)
@@ -1236,7 +1280,7 @@ parse_alpaca(FtParse *ps, JsonbContainer *root)
 		s->nchosen = 1;
 		s->nrejected = 1;
 	}
-	parse_top_keys(ps, root, keys);
+	parse_top_keys(ps, root, format_keys);
 }
 
 static void

@@ -342,6 +342,15 @@ ascii_space(char c)
 		c == '\v' || c == '\f';
 }
 
+static bool
+has_nonspace(const char *p, int len)
+{
+	for (int i = 0; i < len; i++)
+		if (!ascii_space(p[i]))
+			return true;
+	return false;
+}
+
 static int
 count_occurrences(const char *p, int len, const char *needle)
 {
@@ -941,22 +950,21 @@ check_tool_calls(VState *st, ChatState *cs, JsonbValue *v)
 static void
 flush_pending(VState *st, ChatState *cs)
 {
+	char	   *keep = pstrdup(st->path.data);
 	ListCell   *lc;
 
 	foreach(lc, cs->pending)
 	{
 		PendingCall *pc = lfirst(lc);
-		int			saved = st->path.len;
 
 		resetStringInfo(&st->path);
 		appendStringInfoString(&st->path, pc->path);
 		report(st, SEV_WARNING, "tool_call_unanswered",
 			   "no tool message answers tool call \"%s\"",
 			   quote_value(pc->id, strlen(pc->id)));
-		resetStringInfo(&st->path);
-		/* the caller's path was a prefix of nothing we keep: rebuild */
-		(void) saved;
 	}
+	resetStringInfo(&st->path);
+	appendStringInfoString(&st->path, keep);
 	cs->pending = NIL;
 }
 
@@ -1081,7 +1089,7 @@ check_parts(VState *st, JsonbContainer *arr, Role role, bool *text_nonempty,
 		if (part->type == jbvString)
 		{
 			check_text(st, part->val.string.val, part->val.string.len, flags);
-			if (part->val.string.len > 0)
+			if (has_nonspace(part->val.string.val, part->val.string.len))
 				*text_nonempty = true;
 			path_pop(st, saved);
 			continue;
@@ -1135,16 +1143,10 @@ check_parts(VState *st, JsonbContainer *arr, Role role, bool *text_nonempty,
 			{
 				int			s2 = path_key(st, tkey);
 
-				if (check_string(st, text, flags) && text->val.string.len > 0)
-				{
-					/* white space alone counts as empty */
-					for (int k = 0; k < text->val.string.len; k++)
-						if (!ascii_space(text->val.string.val[k]))
-						{
-							*text_nonempty = true;
-							break;
-						}
-				}
+				/* white space alone counts as empty */
+				if (check_string(st, text, flags) &&
+					has_nonspace(text->val.string.val, text->val.string.len))
+					*text_nonempty = true;
 				path_pop(st, s2);
 			}
 		}
@@ -1224,27 +1226,16 @@ check_openai_message(VState *st, ChatState *cs, JsonbValue *mv,
 
 	/* the conversation moved on past the last calls: who answered them? */
 	if (role != R_TOOL && cs->pending != NIL && !completion)
-	{
-		int			here = st->path.len;
-		char	   *keep = pstrdup(st->path.data);
-
 		flush_pending(st, cs);
-		appendStringInfoString(&st->path, keep);
-		Assert(st->path.len == here);
-	}
 
 	/* tool calls, new and legacy */
 	v = get_key(obj, "tool_calls");
 	if (v != NULL && v->type != jbvNull)
 	{
-		List	   *before = cs->pending;
-
 		saved = path_key(st, "tool_calls");
 		if (role != R_ASSISTANT && role != R_NONE)
 			report(st, SEV_ERROR, "misplaced_key",
 				   "only assistant messages call tools");
-		cs->pending = NIL;
-		(void) before;
 		if (check_tool_calls(st, cs, v) > 0)
 		{
 			calls = true;
@@ -1446,6 +1437,9 @@ check_openai_completion(VState *st, const ChatState *prompt,
 	ChatState	cs = *prompt;
 	JsonbValue *v = get_key(root, key);
 
+	/* the two completions must not see each other's calls */
+	cs.call_ids = list_copy(prompt->call_ids);
+	cs.pending = NIL;
 	cs.has_assistant = false;
 	if (v == NULL)
 	{
@@ -1483,7 +1477,7 @@ check_openai_preference(VState *st, JsonbContainer *root)
 				report(st, SEV_WARNING, "no_user", "no user message");
 			if (!cs.has_system)
 				report(st, SEV_WARNING, "no_system", "no system message");
-			if (cs.pos == CP_ASSISTANT || cs.pos == CP_START)
+			if (cs.pos != CP_USER && cs.pos != CP_TOOL)
 			{
 				int			s2 = path_key(st, "messages");
 
@@ -1828,17 +1822,9 @@ check_alpaca(VState *st, JsonbContainer *root)
 	if (input != NULL && input->type != jbvNull)
 	{
 		saved = path_key(st, "input");
-		if (check_string(st, input,
-						 CHK_PLACEHOLDER | CHK_WS | CHK_CTRL | CHK_MEDIA))
-		{
-			for (int k = 0; k < input->val.string.len; k++)
-				if (!ascii_space(input->val.string.val[k]))
-				{
-					input_empty = false;
-					break;
-				}
-		}
-		else
+		if (!check_string(st, input,
+						  CHK_PLACEHOLDER | CHK_WS | CHK_CTRL | CHK_MEDIA) ||
+			has_nonspace(input->val.string.val, input->val.string.len))
 			input_empty = false;
 		path_pop(st, saved);
 	}

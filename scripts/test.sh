@@ -1,0 +1,363 @@
+#!/bin/bash
+#
+# test.sh: the whole test suite behind "make test", and so behind CI.
+#
+# Installs what is missing, builds ftstore from a clean copy of the tree
+# (failing on any compiler warning), installs it, starts a throwaway
+# PostgreSQL 15 server and runs against it every harness the project has:
+# pg_regress (REGRESS in the Makefile), the TAP tests in test/t/*.pl and the
+# python tests in test/python/*.py.  The last line is "N passed, N failed",
+# counting the build, the shared-data check, each pg_regress test, each TAP
+# file and each python file; the exit status is non-zero if anything failed
+# or nothing ran.
+#
+# The tests run as an unprivileged account (postgres when run as root:
+# initdb and PostgreSQL::Test::Cluster refuse root) over a copy of the tree
+# that account owns, next to a "shared" directory holding the shared data,
+# so that ../shared/data resolves from the copy as it does from the tree.
+#
+# Python tests get PGHOST, PGPORT, PGUSER and PGDATABASE naming a fresh,
+# empty UTF-8 database of their own on the throwaway server.
+#
+# Environment: FTSTORE_PORT (port of the throwaway server, default 5463; it
+# listens on a private socket only), FTSTORE_KEEP_WORK=1 (keep the work
+# directory even when everything passed).
+
+set -uo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+PGBIN=/usr/lib/postgresql/15/bin
+PG_CONFIG=$PGBIN/pg_config
+PORT=${FTSTORE_PORT:-5463}
+DATA_DIR=$ROOT/../shared/data
+
+# Per-harness time limits, so that a hung test cannot hold CI.
+REGRESS_TIMEOUT=900
+TAP_TIMEOUT=1200
+PYTHON_TIMEOUT=600
+
+PASSED=0
+FAILED=0
+SUMMARY=()
+
+pass()
+{
+	PASSED=$((PASSED + 1))
+}
+
+fail()
+{
+	FAILED=$((FAILED + 1))
+}
+
+say()
+{
+	echo "==> $*"
+}
+
+# One line of the closing summary per suite.
+suite_result()
+{
+	SUMMARY+=("$(printf '  %-14s %s' "$1" "$2")")
+	say "$1: $2"
+}
+
+finish()
+{
+	echo
+	echo "Summary"
+	printf '%s\n' "${SUMMARY[@]}"
+	if [ "$FAILED" -gt 0 ] || [ "$PASSED" -eq 0 ]; then
+		[ "$PASSED" -gt 0 ] || echo "  (no test passed)"
+		[ -z "${WORK:-}" ] || echo "  logs and the tested copy: $WORK"
+	fi
+	echo "$PASSED passed, $FAILED failed"
+	[ "$FAILED" -eq 0 ] && [ "$PASSED" -gt 0 ]
+	exit
+}
+
+if [ "$(id -u)" -eq 0 ]; then
+	TEST_USER=postgres
+else
+	TEST_USER=$(id -un)
+fi
+
+as_user()
+{
+	if [ "$(id -u)" -eq 0 ]; then
+		runuser -u "$TEST_USER" -- "$@"
+	else
+		"$@"
+	fi
+}
+
+as_root()
+{
+	if [ "$(id -u)" -eq 0 ]; then
+		"$@"
+	else
+		sudo "$@"
+	fi
+}
+
+# ---------------------------------------------------------------------------
+# Packages, the shared data, the work directory.
+# ---------------------------------------------------------------------------
+
+say "Checking the packages ftstore needs (installing any that are missing)"
+if ! bash "$ROOT/scripts/deps.sh"; then
+	fail
+	suite_result deps "FAILED: could not install the packages"
+	finish
+fi
+if ! id "$TEST_USER" >/dev/null 2>&1; then
+	fail
+	suite_result deps "FAILED: user $TEST_USER does not exist"
+	finish
+fi
+
+# The shared data is part of the suite: without it the suite fails, it is
+# never skipped.  The files are those its README's table lists.
+say "Checking the shared data in $DATA_DIR"
+if [ -f "$DATA_DIR/README.md" ]; then
+	mapfile -t DATA_FILES < <(sed -n 's/^| \([^ |]*\.jsonl\{0,1\}\)[ |].*/\1/p' "$DATA_DIR/README.md")
+	missing=()
+	for f in "${DATA_FILES[@]}"; do
+		[ -r "$DATA_DIR/$f" ] || missing+=("$f")
+	done
+	if [ ${#DATA_FILES[@]} -eq 0 ]; then
+		fail
+		suite_result "shared data" "FAILED: $DATA_DIR/README.md lists no data files"
+	elif [ ${#missing[@]} -gt 0 ]; then
+		fail
+		suite_result "shared data" "FAILED: missing ${missing[*]}"
+	else
+		pass
+		suite_result "shared data" "ok (${#DATA_FILES[@]} files)"
+	fi
+else
+	fail
+	suite_result "shared data" "FAILED: $DATA_DIR/README.md not found (the tests need ../shared/data)"
+fi
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/ftstore-test.XXXXXX")
+chmod 755 "$WORK"
+COPY=$WORK/main
+SOCK_DIR=$WORK/sock
+PGDATA_DIR=$WORK/pgdata
+LOGS=$WORK/logs
+SERVER_STARTED=0
+mkdir -p "$COPY" "$SOCK_DIR" "$LOGS" "$WORK/shared"
+
+# shellcheck disable=SC2317  # run by the EXIT trap
+cleanup()
+{
+	if [ "$SERVER_STARTED" -eq 1 ]; then
+		as_user "$PGBIN/pg_ctl" -D "$PGDATA_DIR" -m fast -w stop >/dev/null 2>&1 || true
+	fi
+	if [ "$FAILED" -eq 0 ] && [ "$PASSED" -gt 0 ] && [ "${FTSTORE_KEEP_WORK:-0}" != 1 ]; then
+		rm -rf "$WORK"
+	else
+		rm -rf "$PGDATA_DIR"
+	fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# A clean copy: nothing built in the tree leaks in, and a full build shows
+# every warning.
+tar -C "$ROOT" --exclude=./.git -cf - . | tar -C "$COPY" -xf -
+make -C "$COPY" -s PG_CONFIG="$PG_CONFIG" clean >/dev/null 2>&1 || true
+
+# The shared data beside the copy: linked when the test account can read
+# it where it is, copied otherwise (a clone under /root, say).
+if [ -d "$DATA_DIR" ]; then
+	if as_user find "$DATA_DIR" ! -readable -print -quit 2>/dev/null | grep -q . ||
+		! as_user test -r "$DATA_DIR/README.md"; then
+		cp -r "$DATA_DIR" "$WORK/shared/data"
+	else
+		ln -s "$(realpath "$DATA_DIR")" "$WORK/shared/data"
+	fi
+fi
+if [ "$(id -u)" -eq 0 ]; then
+	chown -R "$TEST_USER" "$WORK"
+fi
+
+# ---------------------------------------------------------------------------
+# Build and install.
+# ---------------------------------------------------------------------------
+
+say "Building ftstore from a clean copy ($COPY)"
+if ! as_user make -C "$COPY" PG_CONFIG="$PG_CONFIG" >"$LOGS/build.log" 2>&1; then
+	grep -E 'error|warning' "$LOGS/build.log" | head -n 40
+	tail -n 20 "$LOGS/build.log"
+	fail
+	suite_result build "FAILED (log: $LOGS/build.log)"
+	finish
+fi
+warnings=$(grep -c 'warning:' "$LOGS/build.log")
+if [ "$warnings" -gt 0 ]; then
+	grep -A3 'warning:' "$LOGS/build.log" | head -n 60
+	fail
+	suite_result build "FAILED: $warnings compiler warning(s)"
+	finish
+fi
+pass
+suite_result build "ok (no warnings)"
+
+say "Installing ftstore into PostgreSQL 15"
+if ! as_root make -C "$COPY" PG_CONFIG="$PG_CONFIG" install >"$LOGS/install.log" 2>&1; then
+	tail -n 20 "$LOGS/install.log"
+	fail
+	suite_result install "FAILED (log: $LOGS/install.log)"
+	finish
+fi
+
+# ---------------------------------------------------------------------------
+# A throwaway server for pg_regress and the python tests.  The TAP tests
+# start their own.
+# ---------------------------------------------------------------------------
+
+say "Starting a throwaway PostgreSQL 15 server"
+if ! as_user "$PGBIN/initdb" -D "$PGDATA_DIR" -A trust -U "$TEST_USER" \
+	-E UTF8 --no-locale -N >"$LOGS/initdb.log" 2>&1 ||
+	! as_user "$PGBIN/pg_ctl" -D "$PGDATA_DIR" -l "$LOGS/server.log" -w -t 60 \
+		-o "-p $PORT -k $SOCK_DIR -c listen_addresses='' -c fsync=off" \
+		start >/dev/null 2>&1; then
+	cat "$LOGS/initdb.log" "$LOGS/server.log" 2>/dev/null | tail -n 20
+	fail
+	suite_result server "FAILED: could not start the throwaway server"
+	finish
+fi
+SERVER_STARTED=1
+
+# ---------------------------------------------------------------------------
+# pg_regress.
+# ---------------------------------------------------------------------------
+
+say "pg_regress (make installcheck)"
+as_user env PGHOST="$SOCK_DIR" PGPORT="$PORT" PGUSER="$TEST_USER" \
+	timeout "$REGRESS_TIMEOUT" \
+	make -C "$COPY" PG_CONFIG="$PG_CONFIG" installcheck TAP_TESTS= \
+	>"$LOGS/regress.log" 2>&1
+regress_rc=$?
+r_pass=0
+r_fail=0
+r_failed_names=()
+while read -r name status; do
+	if [ "$status" = ok ]; then
+		r_pass=$((r_pass + 1))
+	else
+		r_fail=$((r_fail + 1))
+		r_failed_names+=("$name")
+	fi
+done < <(sed -nE 's/^(test |     )? *([A-Za-z0-9_.-]+) +\.\.\. +(ok|FAILED|failed).*/\2 \3/p' "$LOGS/regress.log")
+PASSED=$((PASSED + r_pass))
+FAILED=$((FAILED + r_fail))
+if [ "$regress_rc" -ne 0 ] && [ "$r_fail" -eq 0 ]; then
+	# pg_regress itself failed (a missing test file, a dead server).
+	fail
+	tail -n 20 "$LOGS/regress.log"
+	suite_result pg_regress "FAILED: make installcheck exited with $regress_rc ($r_pass passed; log: $LOGS/regress.log)"
+elif [ "$r_pass" -eq 0 ] && [ "$r_fail" -eq 0 ]; then
+	fail
+	suite_result pg_regress "FAILED: no test ran"
+elif [ "$r_fail" -gt 0 ]; then
+	[ ! -f "$COPY/regression.diffs" ] || head -n 150 "$COPY/regression.diffs"
+	suite_result pg_regress "$r_pass passed, $r_fail failed (${r_failed_names[*]}; diffs: $COPY/regression.diffs)"
+else
+	suite_result pg_regress "$r_pass passed, 0 failed"
+fi
+
+# ---------------------------------------------------------------------------
+# TAP tests, one prove run per file so that each gets its own verdict.
+# ---------------------------------------------------------------------------
+
+t_pass=0
+t_fail=0
+t_failed_names=()
+t_asserts=0
+shopt -s nullglob
+tap_files=("$COPY"/test/t/*.pl)
+for t in "${tap_files[@]}"; do
+	rel=test/t/$(basename "$t")
+	log=$LOGS/tap-$(basename "$t" .pl).log
+	say "TAP $rel"
+	as_user timeout "$TAP_TIMEOUT" \
+		make -C "$COPY" PG_CONFIG="$PG_CONFIG" installcheck REGRESS= \
+		PROVE_TESTS="$rel" PROVE_FLAGS=--verbose >"$log" 2>&1
+	rc=$?
+	n=$(sed -nE 's/^Files=[0-9]+, Tests=([0-9]+),.*/\1/p' "$log" | tail -n 1)
+	t_asserts=$((t_asserts + ${n:-0}))
+	if [ "$rc" -eq 0 ] && grep -q '^Result: PASS' "$log"; then
+		t_pass=$((t_pass + 1))
+		echo "    ok (${n:-0} assertions)"
+	else
+		t_fail=$((t_fail + 1))
+		t_failed_names+=("$rel")
+		grep -E '^(not ok|#)' "$log" | head -n 60
+		tail -n 5 "$log"
+		echo "    FAILED (log: $log; node logs: $COPY/tmp_check/log)"
+	fi
+done
+PASSED=$((PASSED + t_pass))
+FAILED=$((FAILED + t_fail))
+if [ ${#tap_files[@]} -eq 0 ]; then
+	suite_result TAP "no test files in test/t"
+elif [ "$t_fail" -gt 0 ]; then
+	suite_result TAP "$t_pass passed, $t_fail failed (${t_failed_names[*]})"
+else
+	suite_result TAP "$t_pass passed, 0 failed ($t_asserts assertions)"
+fi
+
+# ---------------------------------------------------------------------------
+# Python tests: each file is run by python3 against a database of its own.
+# ---------------------------------------------------------------------------
+
+p_pass=0
+p_fail=0
+p_failed_names=()
+py_files=("$COPY"/test/python/*.py)
+n=0
+for py in "${py_files[@]}"; do
+	case $(basename "$py") in
+		_* | conftest.py) continue ;;
+	esac
+	n=$((n + 1))
+	rel=test/python/$(basename "$py")
+	log=$LOGS/python-$(basename "$py" .py).log
+	db=ftstore_python_$n
+	say "python $rel"
+	if ! as_user "$PGBIN/createdb" -h "$SOCK_DIR" -p "$PORT" -U "$TEST_USER" \
+		-E UTF8 -T template0 "$db" >"$log" 2>&1; then
+		p_fail=$((p_fail + 1))
+		p_failed_names+=("$rel")
+		cat "$log"
+		continue
+	fi
+	(cd "$COPY" && as_user env PGHOST="$SOCK_DIR" PGPORT="$PORT" \
+		PGUSER="$TEST_USER" PGDATABASE="$db" \
+		timeout "$PYTHON_TIMEOUT" /usr/bin/python3 "$rel") >>"$log" 2>&1
+	rc=$?
+	if [ "$rc" -eq 0 ]; then
+		p_pass=$((p_pass + 1))
+		echo "    ok"
+	else
+		p_fail=$((p_fail + 1))
+		p_failed_names+=("$rel")
+		tail -n 30 "$log"
+		echo "    FAILED with exit status $rc (log: $log)"
+	fi
+done
+PASSED=$((PASSED + p_pass))
+FAILED=$((FAILED + p_fail))
+if [ "$n" -eq 0 ]; then
+	suite_result python "no test files in test/python"
+elif [ "$p_fail" -gt 0 ]; then
+	suite_result python "$p_pass passed, $p_fail failed (${p_failed_names[*]})"
+else
+	suite_result python "$p_pass passed, 0 failed"
+fi
+
+finish
