@@ -220,7 +220,8 @@ collect_files()
 
 if [ "$JOB_ONLY" -eq 1 ]; then
 	collect_files "$@"
-	psql_job -c 'CREATE EXTENSION IF NOT EXISTS ftstore' >/dev/null ||
+	psql_job -c 'SET client_min_messages = warning' \
+		-c 'CREATE EXTENSION IF NOT EXISTS ftstore' >/dev/null ||
 		die "could not create extension ftstore"
 	for f in "${FILES[@]}"; do
 		job_one "$f" "$f"
@@ -262,19 +263,27 @@ as_root()
 	fi
 }
 
+# make without what "make run DATA=..." passes down: DATA is also PGXS's
+# list of files to install, and would make "make install" copy the data.
+submake()
+{
+	env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL -u MAKEOVERRIDES -u DATA make "$@"
+}
+
 step "Checking the packages ftstore needs (installing any that are missing)"
 bash "$ROOT/scripts/deps.sh"
 id "$SERVER_USER" >/dev/null 2>&1 || die "user $SERVER_USER does not exist"
 
 BUILD_LOG=$(mktemp /tmp/ftstore-build.XXXXXX.log)
 step "Building ftstore (log: $BUILD_LOG)"
-if ! make -C "$ROOT" PG_CONFIG="$PG_CONFIG" >"$BUILD_LOG" 2>&1; then
+if ! submake -C "$ROOT" PG_CONFIG="$PG_CONFIG" >"$BUILD_LOG" 2>&1; then
 	tail -n 40 "$BUILD_LOG" >&2
 	die "the build failed; the full log is $BUILD_LOG"
 fi
 
 step "Installing ftstore into PostgreSQL 15"
-if ! as_root make -C "$ROOT" PG_CONFIG="$PG_CONFIG" install >>"$BUILD_LOG" 2>&1; then
+if ! as_root env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL -u MAKEOVERRIDES -u DATA \
+	make -C "$ROOT" PG_CONFIG="$PG_CONFIG" install >>"$BUILD_LOG" 2>&1; then
 	tail -n 20 "$BUILD_LOG" >&2
 	die "make install failed; the full log is $BUILD_LOG"
 fi
@@ -352,4 +361,8 @@ for f in "${FILES[@]}"; do
 	job_one "$f" "$(server_path "$f")"
 done
 print_totals
+echo "Your own files: make run DATA=/path/to/file.jsonl (several paths allowed)."
+if [ "$KEEP" != 1 ]; then
+	echo "The throwaway server is stopped and removed now; FTSTORE_KEEP=1 keeps it for a look in SQL."
+fi
 [ "$TOTAL_FAILED" -eq 0 ]

@@ -40,6 +40,10 @@ PASSED=0
 FAILED=0
 SUMMARY=()
 
+# Nothing that "make test" was given reaches the makes below: DATA, say,
+# is also PGXS's list of files to install.
+unset MAKEFLAGS MFLAGS MAKELEVEL MAKEOVERRIDES DATA
+
 pass()
 {
 	PASSED=$((PASSED + 1))
@@ -190,7 +194,7 @@ fi
 
 say "Building ftstore from a clean copy ($COPY)"
 if ! as_user make -C "$COPY" PG_CONFIG="$PG_CONFIG" >"$LOGS/build.log" 2>&1; then
-	grep -E 'error|warning' "$LOGS/build.log" | head -n 40
+	grep -E '(error|warning):' "$LOGS/build.log" | head -n 40
 	tail -n 20 "$LOGS/build.log"
 	fail
 	suite_result build "FAILED (log: $LOGS/build.log)"
@@ -198,7 +202,7 @@ if ! as_user make -C "$COPY" PG_CONFIG="$PG_CONFIG" >"$LOGS/build.log" 2>&1; the
 fi
 warnings=$(grep -c 'warning:' "$LOGS/build.log")
 if [ "$warnings" -gt 0 ]; then
-	grep -A3 'warning:' "$LOGS/build.log" | head -n 60
+	grep -A2 'warning:' "$LOGS/build.log" | grep -v '^gcc ' | head -n 60
 	fail
 	suite_result build "FAILED: $warnings compiler warning(s)"
 	finish
@@ -296,7 +300,7 @@ for t in "${tap_files[@]}"; do
 	else
 		t_fail=$((t_fail + 1))
 		t_failed_names+=("$rel")
-		grep -E '^(not ok|#)' "$log" | head -n 60
+		grep -E '^(not ok|#   |# Looks like|Bail out)' "$log" | head -n 80
 		tail -n 5 "$log"
 		echo "    FAILED (log: $log; node logs: $COPY/tmp_check/log)"
 	fi

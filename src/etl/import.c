@@ -27,7 +27,9 @@
 #include "funcapi.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
 #include "utils/syscache.h"
@@ -39,6 +41,14 @@
 /* How often an import says how far it got, at DEBUG1. */
 #define PROGRESS_EVERY 50000
 
+/*
+ * Good samples are inserted by the batch: one INSERT ... SELECT FROM
+ * unnest() per batch costs one executor start-up instead of one per
+ * record, which is most of what a single-row insert costs.
+ */
+#define BATCH_RECORDS	1000
+#define BATCH_BYTES		(16 * 1024 * 1024)
+
 typedef struct ImportState
 {
 	const char *source_name;
@@ -46,9 +56,21 @@ typedef struct ImportState
 	Datum		dataset_id;		/* int4 */
 	FtFormat	hint;
 	bool		server_encoded; /* input is text, already verified */
-	SPIPlanPtr	insert_sample;
+	SPIPlanPtr	insert_samples;
 	SPIPlanPtr	insert_reject;
-	MemoryContext record_cxt;
+	MemoryContext record_cxt;	/* reset after every record */
+
+	/* good samples waiting to be inserted together */
+	MemoryContext batch_cxt;
+	Oid			sample_type;
+	int16		sample_typlen;
+	bool		sample_typbyval;
+	char		sample_typalign;
+	int			nbatch;
+	Size		batch_bytes;
+	Datum		batch_samples[BATCH_RECORDS];
+	Datum		batch_records[BATCH_RECORDS];
+	Datum		batch_lines[BATCH_RECORDS];
 	int64		read;
 	int64		imported;
 	int64		rejected;
@@ -151,25 +173,57 @@ parse_record(ImportState *st, const FtRecord *rec, ErrorData **error)
 }
 
 static void
-store_sample(ImportState *st, const FtRecord *rec, Datum sample)
+flush_samples(ImportState *st)
 {
 	Datum		values[5];
 	int			ret;
 
-	values[0] = st->dataset_id;
-	values[1] = sample;
-	values[2] = st->source;
-	values[3] = Int32GetDatum(rec->ordinal);
-	values[4] = Int32GetDatum(rec->line);
+	if (st->nbatch == 0)
+		return;
 
-	ret = SPI_execute_plan(st->insert_sample, values, NULL, false, 0);
+	values[0] = st->dataset_id;
+	values[1] = PointerGetDatum(construct_array(st->batch_samples, st->nbatch,
+												st->sample_type,
+												st->sample_typlen,
+												st->sample_typbyval,
+												st->sample_typalign));
+	values[2] = st->source;
+	values[3] = PointerGetDatum(construct_array(st->batch_records, st->nbatch,
+												INT4OID, sizeof(int32), true,
+												TYPALIGN_INT));
+	values[4] = PointerGetDatum(construct_array(st->batch_lines, st->nbatch,
+												INT4OID, sizeof(int32), true,
+												TYPALIGN_INT));
+
+	ret = SPI_execute_plan(st->insert_samples, values, NULL, false, 0);
 	if (ret != SPI_OK_INSERT)
-		elog(ERROR, "could not insert sample: %s",
+		elog(ERROR, "could not insert samples: %s",
 			 SPI_result_code_string(ret));
-	if (SPI_processed > 0)
-		st->imported++;
-	else
-		st->skipped++;
+
+	/* rows that conflicted were imported by an earlier call */
+	st->imported += SPI_processed;
+	st->skipped += st->nbatch - SPI_processed;
+
+	st->nbatch = 0;
+	st->batch_bytes = 0;
+	MemoryContextReset(st->batch_cxt);
+}
+
+static void
+add_sample(ImportState *st, const FtRecord *rec, Datum sample)
+{
+	Size		size = VARSIZE_ANY(DatumGetPointer(sample));
+	void	   *copy = MemoryContextAlloc(st->batch_cxt, size);
+
+	memcpy(copy, DatumGetPointer(sample), size);
+	st->batch_samples[st->nbatch] = PointerGetDatum(copy);
+	st->batch_records[st->nbatch] = Int32GetDatum(rec->ordinal);
+	st->batch_lines[st->nbatch] = Int32GetDatum(rec->line);
+	st->nbatch++;
+	st->batch_bytes += size;
+
+	if (st->nbatch >= BATCH_RECORDS || st->batch_bytes >= BATCH_BYTES)
+		flush_samples(st);
 }
 
 static void
@@ -249,15 +303,22 @@ run_import(FunctionCallInfo fcinfo, text *dataset, text *source,
 	if (isnull)
 		elog(ERROR, "ftstore.dataset_id returned null");
 
+	st.sample_type = ftsample_type_oid();
+	get_typlenbyvalalign(st.sample_type, &st.sample_typlen,
+						 &st.sample_typbyval, &st.sample_typalign);
 	argtypes[0] = INT4OID;
-	argtypes[1] = ftsample_type_oid();
+	argtypes[1] = get_array_type(st.sample_type);
 	argtypes[2] = TEXTOID;
-	argtypes[3] = INT4OID;
-	argtypes[4] = INT4OID;
-	st.insert_sample =
+	argtypes[3] = INT4ARRAYOID;
+	argtypes[4] = INT4ARRAYOID;
+	if (!OidIsValid(argtypes[1]))
+		elog(ERROR, "type ftstore.ftsample has no array type");
+	st.insert_samples =
 		prepare("INSERT INTO ftstore.samples"
 				" (dataset_id, sample, source, record, line)"
-				" VALUES ($1, $2, $3, $4, $5)"
+				" SELECT $1, u.sample, $3, u.record, u.line"
+				" FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($4),"
+				"                pg_catalog.unnest($5)) AS u (sample, record, line)"
 				" ON CONFLICT (dataset_id, source, record) DO NOTHING",
 				5, argtypes);
 
@@ -281,6 +342,9 @@ run_import(FunctionCallInfo fcinfo, text *dataset, text *source,
 	st.record_cxt = AllocSetContextCreate(CurrentMemoryContext,
 										  "ftstore import record",
 										  ALLOCSET_DEFAULT_SIZES);
+	st.batch_cxt = AllocSetContextCreate(CurrentMemoryContext,
+										 "ftstore import batch",
+										 ALLOCSET_DEFAULT_SIZES);
 
 	oldcxt = MemoryContextSwitchTo(st.record_cxt);
 	while (ft_reader_next(reader, &rec))
@@ -291,7 +355,7 @@ run_import(FunctionCallInfo fcinfo, text *dataset, text *source,
 		st.read++;
 		sample = parse_record(&st, &rec, &edata);
 		if (edata == NULL)
-			store_sample(&st, &rec, sample);
+			add_sample(&st, &rec, sample);
 		else
 			store_reject(&st, &rec, edata);
 
@@ -306,6 +370,7 @@ run_import(FunctionCallInfo fcinfo, text *dataset, text *source,
 									 st.rejected, st.skipped)));
 		CHECK_FOR_INTERRUPTS();
 	}
+	flush_samples(&st);
 	MemoryContextSwitchTo(oldcxt);
 	ereport(DEBUG1,
 			(errmsg_internal("ftstore import of \"%s\": read as %s, compression %s",

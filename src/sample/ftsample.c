@@ -62,6 +62,16 @@ format_arg(text *name, bool allow_auto)
 	return (FtFormat) f;
 }
 
+/* The parse proper, once ft_check_json_limits() has passed the text. */
+static Datum
+sample_from_checked_cstring(const char *cstr, FtFormat hint)
+{
+	Jsonb	   *jb = DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
+														CStringGetDatum(cstr)));
+
+	return PointerGetDatum(ft_encode(ft_parse_jsonb(jb, hint)));
+}
+
 /*
  * Parse JSON text into a stored sample.  The entry point for import: it
  * ereports on any fault, with the field path in the error's column name.
@@ -69,18 +79,9 @@ format_arg(text *name, bool allow_auto)
 Datum
 ft_sample_from_text(const char *json, size_t len, FtFormat hint)
 {
-	char	   *copy;
-	Jsonb	   *jb;
-
 	ft_check_json_limits(json, len);
-	/* jsonb_in wants a NUL-terminated string; an embedded NUL is an error */
-	if (memchr(json, '\0', len) != NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
-				 errmsg("invalid sample: the text contains a NUL byte")));
-	copy = pnstrdup(json, len);
-	jb = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(copy)));
-	return PointerGetDatum(ft_encode(ft_parse_jsonb(jb, hint)));
+	/* jsonb_in wants a NUL-terminated string */
+	return sample_from_checked_cstring(pnstrdup(json, len), hint);
 }
 
 FtSample *
@@ -94,7 +95,9 @@ ftsample_in(PG_FUNCTION_ARGS)
 {
 	char	   *str = PG_GETARG_CSTRING(0);
 
-	PG_RETURN_DATUM(ft_sample_from_text(str, strlen(str), FT_FORMAT_AUTO));
+	/* a cstring already ends at its first NUL: no copy needed */
+	ft_check_json_limits(str, strlen(str));
+	PG_RETURN_DATUM(sample_from_checked_cstring(str, FT_FORMAT_AUTO));
 }
 
 /*
@@ -177,18 +180,42 @@ ftsample_to_jsonb(PG_FUNCTION_ARGS)
 	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data)));
 }
 
-/* Comparison of the stored bytes. */
+/*
+ * The order: by the hash of the uncompressed body, then by its bytes.  It
+ * means nothing to a reader, but it is total and agrees with equality, and
+ * it lets most pairs be ordered without decompressing either value.
+ * Identical stored bytes mean equal samples.
+ */
 static int
 sample_cmp(FunctionCallInfo fcinfo)
 {
 	struct varlena *a = PG_GETARG_FTSAMPLE_P(0);
 	struct varlena *b = PG_GETARG_FTSAMPLE_P(1);
-	int			la = VARSIZE_ANY_EXHDR(a);
-	int			lb = VARSIZE_ANY_EXHDR(b);
-	int			r = memcmp(VARDATA_ANY(a), VARDATA_ANY(b), Min(la, lb));
+	struct varlena *ra;
+	struct varlena *rb;
+	int			la;
+	int			lb;
+	int			r;
 
-	if (r == 0)
-		r = (la > lb) - (la < lb);
+	if (VARSIZE_ANY_EXHDR(a) == VARSIZE_ANY_EXHDR(b) &&
+		memcmp(VARDATA_ANY(a), VARDATA_ANY(b), VARSIZE_ANY_EXHDR(a)) == 0)
+		r = 0;
+	else if (ft_body_hash(a) != ft_body_hash(b))
+		r = ft_body_hash(a) < ft_body_hash(b) ? -1 : 1;
+	else
+	{
+		ra = ft_raw(a);
+		rb = ft_raw(b);
+		la = VARSIZE_ANY_EXHDR(ra);
+		lb = VARSIZE_ANY_EXHDR(rb);
+		r = memcmp(VARDATA_ANY(ra), VARDATA_ANY(rb), Min(la, lb));
+		if (r == 0)
+			r = (la > lb) - (la < lb);
+		if (ra != a)
+			pfree(ra);
+		if (rb != b)
+			pfree(rb);
+	}
 	PG_FREE_IF_COPY(a, 0);
 	PG_FREE_IF_COPY(b, 1);
 	return r;
@@ -240,23 +267,22 @@ Datum
 ftsample_hash(PG_FUNCTION_ARGS)
 {
 	struct varlena *a = PG_GETARG_FTSAMPLE_P(0);
-	Datum		h = hash_any((unsigned char *) VARDATA_ANY(a),
-							 VARSIZE_ANY_EXHDR(a));
 
-	PG_FREE_IF_COPY(a, 0);
-	PG_RETURN_DATUM(h);
+	PG_RETURN_INT32((int32) ft_body_hash(a));
 }
 
 Datum
 ftsample_hash_extended(PG_FUNCTION_ARGS)
 {
 	struct varlena *a = PG_GETARG_FTSAMPLE_P(0);
-	Datum		h = hash_any_extended((unsigned char *) VARDATA_ANY(a),
-									  VARSIZE_ANY_EXHDR(a),
-									  PG_GETARG_INT64(1));
+	uint64		h = ft_body_hash(a);
+	int64		seed = PG_GETARG_INT64(1);
 
-	PG_FREE_IF_COPY(a, 0);
-	PG_RETURN_DATUM(h);
+	/* with seed 0 the low 32 bits must match ftsample_hash */
+	if (seed != 0)
+		h = DatumGetUInt64(hash_any_extended((unsigned char *) &h, sizeof(h),
+											 (uint64) seed));
+	PG_RETURN_INT64((int64) h);
 }
 
 /* ftstore.render_text(ftsample, format): one JSON line in that shape. */

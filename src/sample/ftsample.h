@@ -20,6 +20,8 @@
 
 /* Version byte of the stored form; readers refuse anything newer. */
 #define FT_LAYOUT_VERSION	1
+/* Set in the version byte when the body is zstd-compressed (layout.c). */
+#define FT_LAYOUT_ZSTD		0x80
 
 typedef enum FtRole
 {
@@ -171,6 +173,8 @@ extern FtSample *ft_parse_jsonb(Jsonb *jb, FtFormat hint);
 /* layout.c: the stored form */
 extern struct varlena *ft_encode(const FtSample *sample);
 extern FtSample *ft_decode(const struct varlena *stored);
+extern struct varlena *ft_raw(struct varlena *stored);
+extern uint64 ft_body_hash(const struct varlena *stored);
 
 /* output.c: canonical JSON text and renderings */
 extern void ft_write_canonical(StringInfo buf, const FtSample *sample);

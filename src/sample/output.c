@@ -385,17 +385,29 @@ write_alpaca(StringInfo buf, const FtSample *s)
 			unrenderable("alpaca", "The sample has tool calls, which Alpaca cannot hold.");
 		if (msgs[k].flags & FT_MSG_HAS_EXTRA)
 			unrenderable("alpaca", "A message has keys that Alpaca cannot hold.");
+		if (msgs[k].role == FT_ROLE_DEVELOPER)
+			unrenderable("alpaca", "A message has the developer role, which Alpaca cannot hold.");
+		if (msgs[k].flags & FT_MSG_HAS_NAME)
+			unrenderable("alpaca", "A message has a name, which Alpaca cannot hold.");
+		if (msgs[k].flags & FT_MSG_HAS_WEIGHT)
+			unrenderable("alpaca", "A message has a weight, which Alpaca cannot hold.");
 	}
-	if (s->nchosen > 1 || s->nrejected > 1)
-		unrenderable("alpaca", "A completion has more than one message.");
+	/* a pair needs one message on each side; the code below relies on it */
+	if (s->kind == FT_KIND_PREFERENCE && (s->nchosen != 1 || s->nrejected != 1))
+		unrenderable("alpaca", "A completion does not hold exactly one message.");
+	if (s->kind != FT_KIND_PREFERENCE && s->nchosen + s->nrejected > 0)
+		unrenderable("alpaca", "The sample has completions but is not a preference pair.");
 
-	if (i < n && (msgs[i].role == FT_ROLE_SYSTEM || msgs[i].role == FT_ROLE_DEVELOPER))
+	if (i < n && msgs[i].role == FT_ROLE_SYSTEM)
 		i++;
 	has_output = (n > i && msgs[n - 1].role == FT_ROLE_ASSISTANT &&
 				  s->kind != FT_KIND_PREFERENCE);
 	last_user = has_output ? n - 2 : n - 1;
 	if (last_user < i || msgs[last_user].role != FT_ROLE_USER)
 		unrenderable("alpaca", "The prompt does not end in a user turn.");
+	/* history is whole [query, answer] pairs, so an even number of turns */
+	if ((last_user - i) % 2 != 0)
+		unrenderable("alpaca", "The turns before the last do not alternate user and assistant.");
 	for (int k = i; k < last_user; k++)
 	{
 		int			want = ((k - i) % 2 == 0) ? FT_ROLE_USER : FT_ROLE_ASSISTANT;
@@ -548,6 +560,10 @@ write_sharegpt_message(StringInfo buf, const FtMessage *m, bool *first_turn)
 
 	if (m->flags & FT_MSG_HAS_EXTRA)
 		unrenderable("sharegpt", "A message has keys that ShareGPT cannot hold.");
+	if (m->flags & FT_MSG_HAS_NAME)
+		unrenderable("sharegpt", "A message has a name, which ShareGPT cannot hold.");
+	if (m->flags & FT_MSG_HAS_WEIGHT)
+		unrenderable("sharegpt", "A message has a weight, which ShareGPT cannot hold.");
 	switch (m->role)
 	{
 		case FT_ROLE_USER:
@@ -557,28 +573,32 @@ write_sharegpt_message(StringInfo buf, const FtMessage *m, bool *first_turn)
 			from = "gpt";
 			break;
 		case FT_ROLE_SYSTEM:
-		case FT_ROLE_DEVELOPER:
 			from = "system";
 			break;
 		case FT_ROLE_TOOL:
-		case FT_ROLE_FUNCTION:
 			from = "observation";
 			break;
+		case FT_ROLE_DEVELOPER:
+			unrenderable("sharegpt", "A message has the developer role, which ShareGPT cannot hold.");
+		case FT_ROLE_FUNCTION:
+			unrenderable("sharegpt", "A message has the legacy function role, which ShareGPT cannot hold.");
 		default:
 			unrenderable("sharegpt", "A raw text document has no conversation.");
 	}
-	if (m->role == FT_ROLE_ASSISTANT && (m->flags & FT_MSG_HAS_TOOL_CALLS))
+	if (m->flags & FT_MSG_HAS_TOOL_CALLS)
 	{
 		StringInfoData v;
 		FtStr		fv;
 
-		if (!(m->flags & FT_MSG_CONTENT_NULL) && m->content.len > 0)
-		{
-			if (!*first_turn)
-				appendStringInfoString(buf, ", ");
-			*first_turn = false;
-			write_sharegpt_turn(buf, "gpt", plain_content(m, "sharegpt"), false);
-		}
+		/*
+		 * A function_call turn holds the calls and nothing else; splitting
+		 * the text off into a turn of its own would make two assistant
+		 * turns in a row, which is another conversation.
+		 */
+		if (m->role != FT_ROLE_ASSISTANT)
+			unrenderable("sharegpt", "A message other than an assistant's has tool calls.");
+		if (plain_content(m, "sharegpt").len > 0)
+			unrenderable("sharegpt", "A message has both text and tool calls, which one ShareGPT turn cannot hold.");
 		initStringInfo(&v);
 		write_function_call_value(&v, m->tool_calls);
 		fv.p = v.data;
@@ -604,8 +624,11 @@ write_sharegpt(StringInfo buf, const FtSample *s)
 
 	if (s->kind == FT_KIND_TEXT)
 		unrenderable("sharegpt", "A raw text document has no conversation.");
-	if (s->nchosen > 1 || s->nrejected > 1)
-		unrenderable("sharegpt", "A completion has more than one message.");
+	/* a pair needs one message on each side; the code below relies on it */
+	if (s->kind == FT_KIND_PREFERENCE && (s->nchosen != 1 || s->nrejected != 1))
+		unrenderable("sharegpt", "A completion does not hold exactly one message.");
+	if (s->kind != FT_KIND_PREFERENCE && s->nchosen + s->nrejected > 0)
+		unrenderable("sharegpt", "The sample has completions but is not a preference pair.");
 
 	appendStringInfoChar(buf, '{');
 	write_key(buf, &first, "conversations");

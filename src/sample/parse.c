@@ -123,14 +123,17 @@ path_pop(FtParse *ps, int saved)
 }
 
 /*
- * Pre-scan of JSON text: refuse input that is too large or nested too
- * deeply before any parser recurses into it.
+ * Pre-scan of JSON text: refuse input that is too large, nested too deeply
+ * or holding a NUL byte (which would cut a C string short) before any
+ * parser recurses into it.  Inside strings only quotes and backslashes
+ * matter, so the scan skips to them.
  */
 void
 ft_check_json_limits(const char *json, size_t len)
 {
+	const char *p = json;
+	const char *end = json + len;
 	int			depth = 0;
-	bool		in_string = false;
 
 	if (len > (size_t) ft_max_sample_bytes)
 		ereport(ERROR,
@@ -139,31 +142,51 @@ ft_check_json_limits(const char *json, size_t len)
 				 errdetail("The sample has %zu bytes; ftstore.max_sample_bytes allows %d.",
 						   len, ft_max_sample_bytes)));
 
-	for (size_t i = 0; i < len; i++)
+	while (p < end)
 	{
-		char		c = json[i];
+		char		c = *p++;
 
-		if (in_string)
+		switch (c)
 		{
-			if (c == '\\')
-				i++;
-			else if (c == '"')
-				in_string = false;
+			case '"':
+				/* skip the string body */
+				while (p < end)
+				{
+					c = *p++;
+					if (c == '"')
+						break;
+					if (c == '\\')
+						p++;
+					else if (c == '\0')
+						goto nul;
+				}
+				break;
+			case '{':
+			case '[':
+				if (++depth > ft_max_depth)
+					ereport(ERROR,
+							(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+							 errmsg("sample is nested too deeply"),
+							 errdetail("JSON nesting deeper than ftstore.max_depth (%d) is refused, found at byte %zu.",
+									   ft_max_depth, (size_t) (p - json - 1))));
+				break;
+			case '}':
+			case ']':
+				depth--;
+				break;
+			case '\0':
+				goto nul;
+			default:
+				break;
 		}
-		else if (c == '"')
-			in_string = true;
-		else if (c == '{' || c == '[')
-		{
-			if (++depth > ft_max_depth)
-				ereport(ERROR,
-						(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-						 errmsg("sample is nested too deeply"),
-						 errdetail("JSON nesting deeper than ftstore.max_depth (%d) is refused, found at byte %zu.",
-								   ft_max_depth, i)));
-		}
-		else if (c == '}' || c == ']')
-			depth--;
 	}
+	return;
+
+nul:
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+			 errmsg("invalid sample: the text contains a NUL byte"),
+			 errdetail("The NUL byte is at byte %zu.", (size_t) (p - json - 1))));
 }
 
 /*
@@ -254,15 +277,16 @@ get_key(JsonbContainer *obj, const char *key)
 static int
 binary_weight(JsonbValue *v)
 {
-	char	   *s;
+	Datum		n;
 
 	if (v->type != jbvNumeric)
 		return -1;
-	s = DatumGetCString(DirectFunctionCall1(numeric_out,
-											NumericGetDatum(v->val.numeric)));
-	if (strcmp(s, "0") == 0 || strcmp(s, "0.0") == 0)
+	n = NumericGetDatum(v->val.numeric);
+	if (DatumGetBool(DirectFunctionCall2(numeric_eq, n,
+										 NumericGetDatum(int64_to_numeric(0)))))
 		return 0;
-	if (strcmp(s, "1") == 0 || strcmp(s, "1.0") == 0)
+	if (DatumGetBool(DirectFunctionCall2(numeric_eq, n,
+										 NumericGetDatum(int64_to_numeric(1)))))
 		return 1;
 	return -1;
 }
@@ -617,6 +641,10 @@ parse_message_list(FtParse *ps, JsonbContainer *obj, const char *key,
 		return;
 	}
 	arr = expect_container(ps, v, true);
+	/* a completion of a preference pair with no message says nothing */
+	if (assistant_only && JsonContainerSize(arr) == 0)
+		fail(ps, ERRCODE_INVALID_TEXT_REPRESENTATION,
+			 "a completion must hold at least one message");
 	for (int i = 0; i < JsonContainerSize(arr); i++)
 	{
 		int			s2 = path_index(ps, i);
@@ -707,6 +735,10 @@ set_label(FtParse *ps, JsonbValue *v)
 	if (s->flags & FT_SAMPLE_HAS_LABEL)
 		fail(ps, ERRCODE_INVALID_TEXT_REPRESENTATION,
 			 "sample has both \"label\" and \"kto_tag\"");
+	/* the canonical shape of a raw document has no place for a label */
+	if (s->kind == FT_KIND_TEXT)
+		fail(ps, ERRCODE_INVALID_TEXT_REPRESENTATION,
+			 "a raw text document cannot have a KTO label");
 	s->flags |= FT_SAMPLE_HAS_LABEL;
 	if (expect_bool(ps, v))
 		s->flags |= FT_SAMPLE_LABEL_TRUE;
@@ -744,14 +776,24 @@ parse_meta(FtParse *ps, JsonbValue *v)
 		}
 		else if (strcmp(ki.key, "input_offset") == 0)
 		{
+			int32		offset;
+
 			if (ki.value.type != jbvNumeric)
 				fail(ps, ERRCODE_INVALID_TEXT_REPRESENTATION,
 					 "field must be a number, not %s", type_name(&ki.value));
-			s->input_offset = DatumGetInt32(DirectFunctionCall1(numeric_int4,
-																NumericGetDatum(ki.value.val.numeric))) + 1;
-			if (s->input_offset < 1)
+			/* range-check before numeric_int4, whose error has no path */
+			if (DatumGetBool(DirectFunctionCall2(numeric_lt,
+												 NumericGetDatum(ki.value.val.numeric),
+												 NumericGetDatum(int64_to_numeric(0)))) ||
+				DatumGetBool(DirectFunctionCall2(numeric_ge,
+												 NumericGetDatum(ki.value.val.numeric),
+												 NumericGetDatum(int64_to_numeric(PG_INT32_MAX)))))
 				fail(ps, ERRCODE_INVALID_PARAMETER_VALUE,
-					 "input_offset must not be negative");
+					 "input_offset must be from 0 to %d",
+					 PG_INT32_MAX - 1);
+			offset = DatumGetInt32(DirectFunctionCall1(numeric_int4,
+													   NumericGetDatum(ki.value.val.numeric)));
+			s->input_offset = offset + 1;
 		}
 		else if (strcmp(ki.key, "tools_as_string") == 0)
 		{

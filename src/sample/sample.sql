@@ -21,7 +21,7 @@ CREATE TYPE ftstore.ftsample (
 	SEND = ftstore.ftsample_send,
 	INTERNALLENGTH = VARIABLE,
 	ALIGNMENT = int4,
-	STORAGE = extended
+	STORAGE = external
 );
 
 COMMENT ON TYPE ftstore.ftsample IS 'one fine-tuning sample in canonical form';

@@ -18,9 +18,8 @@
  *	- any other character (punctuation, symbols, emoji, control and
  *	  zero-width characters, bytes that are not valid UTF-8) is one token.
  *
- * Interface (to move into ftsample.h):
- *	  int ft_estimate_tokens(const char *p, int len);
- * p holds len bytes of UTF-8, not necessarily NUL-terminated.
+ * ft_estimate_tokens(p, len), declared in ftsample.h, reads len bytes of
+ * UTF-8 at p, not necessarily NUL-terminated.
  *
  *-------------------------------------------------------------------------
  */
@@ -31,9 +30,6 @@
 #include "utils/builtins.h"
 
 #include "sample/ftsample.h"
-
-/* XXX: here until ftsample.h declares it. */
-extern int	ft_estimate_tokens(const char *p, int len);
 
 PG_FUNCTION_INFO_V1(ftstore_estimate_tokens);
 

@@ -115,7 +115,9 @@ stored AS (
 	WHERE s.dataset_id = ds.id
 ),
 problems AS (
-	SELECT st.id, st.line, v.severity, v.code, v.path, v.message
+	-- An empty path means the record as a whole: no path to show.
+	SELECT st.id, st.line, v.severity, v.code, nullif(v.path, '') AS path,
+		v.message
 	FROM stored st,
 		LATERAL ftstore.validate(ftstore.render(st.sample,
 												ftstore.format(st.sample))) v
@@ -157,13 +159,13 @@ rejects AS (
 			WHEN 1 THEN ': ' || min(r.detail)
 			ELSE ': ' || min(r.detail) || ' (and other details)'
 		END AS message,
-		r.path,
+		nullif(r.path, '') AS path,
 		array_to_string((array_agg(r.line ORDER BY r.line))[1:5], ', ')
 			|| CASE WHEN count(*) > 5 THEN ', ...' ELSE '' END AS lines,
 		count(*) AS count
 	FROM ftstore.rejects r, ds
 	WHERE r.dataset_id = ds.id
-	GROUP BY r.error_code, r.message, r.path
+	GROUP BY r.error_code, r.message, nullif(r.path, '')
 ),
 validation AS (
 	SELECT p.code, p.severity,

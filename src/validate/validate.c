@@ -23,12 +23,14 @@
  */
 #include "postgres.h"
 
+#include "common/hashfn.h"
 #include "common/jsonapi.h"
 #include "funcapi.h"
 #include "lib/stringinfo.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/hsearch.h"
 #include "utils/json.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
@@ -36,9 +38,6 @@
 #include "utils/tuplestore.h"
 
 #include "sample/ftsample.h"
-
-/* XXX: here until ftsample.h declares it (src/sample/tokens.c). */
-extern int	ft_estimate_tokens(const char *p, int len);
 
 PG_FUNCTION_INFO_V1(ftstore_validate);
 
@@ -86,12 +85,24 @@ typedef enum ChatPos
 	CP_TOOL
 } ChatPos;
 
-/* A tool call of the last assistant message not yet answered. */
-typedef struct PendingCall
+/* A tool call made by an assistant message. */
+typedef struct ToolCall
 {
 	char	   *id;
-	char	   *path;
-} PendingCall;
+	int			idlen;
+	char	   *path;			/* of its id, for tool_call_unanswered */
+	bool		pending;		/* no tool message answered it yet */
+} ToolCall;
+
+/*
+ * The calls made so far, by a hash of their id, so that matching tool
+ * messages stays linear however many calls a record makes.
+ */
+typedef struct CallBucket
+{
+	uint64		hash;			/* key */
+	List	   *calls;			/* ToolCall *, latest first */
+} CallBucket;
 
 /* State of one OpenAI message list. */
 typedef struct ChatState
@@ -100,9 +111,9 @@ typedef struct ChatState
 	bool		has_user;
 	bool		has_assistant;
 	bool		has_system;
-	/* ids of every tool call so far */
-	List	   *call_ids;
-	/* calls of the last assistant message, with ids; answered ones drop */
+	/* every tool call so far, made on first use */
+	HTAB	   *calls;
+	/* calls of the last assistant message, answered or not */
 	List	   *pending;
 	bool		pending_ids;	/* last calls came as tool_calls with ids */
 	bool		tool_after_calls;	/* a tool message followed them */
@@ -119,8 +130,12 @@ typedef struct VState
 	int			media[FT_NUM_MEDIA];	/* placeholders seen */
 } VState;
 
-static const char *const media_keys[FT_NUM_MEDIA] = {"images", "videos", "audios"};
-static const char *const media_tags[FT_NUM_MEDIA] = {"<image>", "<video>", "<audio>"};
+static const char *const media_keys[FT_NUM_MEDIA] = {
+	"images", "videos", "audios"
+};
+static const char *const media_tags[FT_NUM_MEDIA] = {
+	"<image>", "<video>", "<audio>"
+};
 static const char *const media_nouns[FT_NUM_MEDIA][2] = {
 	{"image", "images"}, {"video", "videos"}, {"audio", "audios"}
 };
@@ -486,7 +501,8 @@ check_text(VState *st, const char *p, int len, int flags)
 
 		if (n == 1)
 			report(st, SEV_WARNING, "control_character",
-				   "U+%04X at character %d", (unsigned int) first, at);
+				   "control or zero-width character U+%04X at character %d",
+				   (unsigned int) first, at);
 		else if (n > 1)
 			report(st, SEV_WARNING, "control_character",
 				   "%d control or zero-width characters, the first U+%04X at character %d",
@@ -648,7 +664,7 @@ json_problem(const char *p, int len, CallShape *shape)
 	JsonParseErrorType err;
 
 	if (json_too_deep(p, len))
-		return psprintf("JSON nests deeper than ftstore.max_depth (%d)",
+		return psprintf("nests deeper than ftstore.max_depth (%d)",
 						ft_max_depth);
 	memset(&sem, 0, sizeof(sem));
 	if (shape)
@@ -667,7 +683,7 @@ json_problem(const char *p, int len, CallShape *shape)
 									   shape != NULL);
 	err = pg_parse_json(lex, &sem);
 	if (err != JSON_SUCCESS)
-		return "not valid JSON";
+		return "is not valid JSON";
 	return NULL;
 }
 
@@ -690,7 +706,8 @@ check_function_call(VState *st, JsonbValue *v)
 		return;
 	why = json_problem(v->val.string.val, v->val.string.len, &shape);
 	if (why)
-		report(st, SEV_ERROR, "invalid_function_call", "%s", why);
+		report(st, SEV_ERROR, "invalid_function_call", "function call %s",
+			   why);
 	else if (!shape.ok || shape.ncalls == 0)
 		report(st, SEV_ERROR, "invalid_function_call",
 			   "expected a JSON object with \"name\" and \"arguments\", or an array of them");
@@ -713,7 +730,7 @@ check_tools(VState *st, JsonbContainer *obj)
 		const char *why = len > 0 ? json_problem(p, len, NULL) : NULL;
 
 		if (why)
-			report(st, SEV_ERROR, "invalid_tools", "%s", why);
+			report(st, SEV_ERROR, "invalid_tools", "tools string %s", why);
 		else if (len > 0)
 		{
 			int			i = 0;
@@ -722,7 +739,7 @@ check_tools(VState *st, JsonbContainer *obj)
 				i++;
 			if (p[i] != '[')
 				report(st, SEV_ERROR, "invalid_tools",
-					   "string does not hold a JSON array");
+					   "tools string does not hold a JSON array");
 		}
 	}
 	else
@@ -854,9 +871,8 @@ check_arguments(VState *st, JsonbContainer *fobj)
 									   args->val.string.len, NULL);
 
 		if (why)
-			report(st, SEV_ERROR, "invalid_arguments", "arguments are %s",
-				   strcmp(why, "not valid JSON") == 0 ? "not valid JSON" :
-				   "nested too deeply");
+			report(st, SEV_ERROR, "invalid_arguments", "arguments string %s",
+				   why);
 	}
 	path_pop(st, saved);
 }
@@ -880,9 +896,79 @@ check_function_object(VState *st, JsonbValue *f)
 	check_arguments(st, fobj);
 }
 
-/* tool_calls of an assistant message; returns how many calls it holds. */
+static uint64
+call_hash(const char *id, int len)
+{
+	return hash_bytes_extended((const unsigned char *) id, len, 0);
+}
+
+/* The latest call with this id, a pending one first; NULL if none. */
+static ToolCall *
+find_call(ChatState *cs, const char *id, int len)
+{
+	uint64		h = call_hash(id, len);
+	CallBucket *b;
+	ToolCall   *found = NULL;
+	ListCell   *lc;
+
+	if (cs->calls == NULL)
+		return NULL;
+	b = hash_search(cs->calls, &h, HASH_FIND, NULL);
+	if (b == NULL)
+		return NULL;
+	foreach(lc, b->calls)
+	{
+		ToolCall   *tc = lfirst(lc);
+
+		if (tc->idlen == len && memcmp(tc->id, id, len) == 0)
+		{
+			if (tc->pending)
+				return tc;
+			if (found == NULL)
+				found = tc;
+		}
+	}
+	return found;
+}
+
+/* Record a call of the current assistant message, its id at the path. */
+static void
+remember_call(VState *st, ChatState *cs, const char *id, int len)
+{
+	MemoryContext old = MemoryContextSwitchTo(st->cxt);
+	uint64		h = call_hash(id, len);
+	ToolCall   *tc = palloc(sizeof(ToolCall));
+	CallBucket *b;
+	bool		found;
+
+	if (cs->calls == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(uint64);
+		ctl.entrysize = sizeof(CallBucket);
+		ctl.hcxt = st->cxt;
+		cs->calls = hash_create("ftstore validate tool calls", 64, &ctl,
+								HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	tc->id = pnstrdup(id, len);
+	tc->idlen = len;
+	tc->path = pstrdup(st->path.data);
+	tc->pending = true;
+	b = hash_search(cs->calls, &h, HASH_ENTER, &found);
+	if (!found)
+		b->calls = NIL;
+	b->calls = lcons(tc, b->calls);
+	cs->pending = lappend(cs->pending, tc);
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * tool_calls of a message; returns how many calls it holds.  track: the
+ * message is an assistant's, so its calls wait for answers.
+ */
 static int
-check_tool_calls(VState *st, ChatState *cs, JsonbValue *v)
+check_tool_calls(VState *st, ChatState *cs, JsonbValue *v, bool track)
 {
 	JsonbContainer *arr;
 	int			n;
@@ -912,17 +998,8 @@ check_tool_calls(VState *st, ChatState *cs, JsonbValue *v)
 		{
 			int			s2 = path_key(st, "id");
 
-			if (expect_type(st, id, jbvString, false, "a string"))
-			{
-				MemoryContext old = MemoryContextSwitchTo(st->cxt);
-				PendingCall *pc = palloc(sizeof(PendingCall));
-
-				pc->id = pnstrdup(id->val.string.val, id->val.string.len);
-				pc->path = pstrdup(st->path.data);
-				cs->call_ids = lappend(cs->call_ids, pc->id);
-				cs->pending = lappend(cs->pending, pc);
-				MemoryContextSwitchTo(old);
-			}
+			if (expect_type(st, id, jbvString, false, "a string") && track)
+				remember_call(st, cs, id->val.string.val, id->val.string.len);
 			path_pop(st, s2);
 		}
 		(void) expect_key_type(st, cobj, "type", jbvString, false,
@@ -955,13 +1032,16 @@ flush_pending(VState *st, ChatState *cs)
 
 	foreach(lc, cs->pending)
 	{
-		PendingCall *pc = lfirst(lc);
+		ToolCall   *tc = lfirst(lc);
 
+		if (!tc->pending)
+			continue;
+		tc->pending = false;
 		resetStringInfo(&st->path);
-		appendStringInfoString(&st->path, pc->path);
+		appendStringInfoString(&st->path, tc->path);
 		report(st, SEV_WARNING, "tool_call_unanswered",
 			   "no tool message answers tool call \"%s\"",
-			   quote_value(pc->id, strlen(pc->id)));
+			   quote_value(tc->id, tc->idlen));
 	}
 	resetStringInfo(&st->path);
 	appendStringInfoString(&st->path, keep);
@@ -973,8 +1053,7 @@ static void
 answer_tool_call(VState *st, ChatState *cs, JsonbContainer *obj)
 {
 	JsonbValue *id = get_key(obj, "tool_call_id");
-	ListCell   *lc;
-	bool		known = false;
+	ToolCall   *tc;
 	int			saved;
 
 	if (id == NULL)
@@ -986,18 +1065,8 @@ answer_tool_call(VState *st, ChatState *cs, JsonbContainer *obj)
 	}
 	if (id->type != jbvString)
 		return;					/* reported as invalid_type */
-	foreach(lc, cs->call_ids)
-	{
-		char	   *cid = lfirst(lc);
-
-		if (strlen(cid) == id->val.string.len &&
-			memcmp(cid, id->val.string.val, id->val.string.len) == 0)
-		{
-			known = true;
-			break;
-		}
-	}
-	if (!known)
+	tc = find_call(cs, id->val.string.val, id->val.string.len);
+	if (tc == NULL)
 	{
 		saved = path_key(st, "tool_call_id");
 		report(st, SEV_ERROR, "unknown_tool_call_id",
@@ -1006,17 +1075,7 @@ answer_tool_call(VState *st, ChatState *cs, JsonbContainer *obj)
 		path_pop(st, saved);
 		return;
 	}
-	foreach(lc, cs->pending)
-	{
-		PendingCall *pc = lfirst(lc);
-
-		if (strlen(pc->id) == id->val.string.len &&
-			memcmp(pc->id, id->val.string.val, id->val.string.len) == 0)
-		{
-			cs->pending = foreach_delete_current(cs->pending, lc);
-			break;
-		}
-	}
+	tc->pending = false;
 }
 
 /* role_order for OpenAI messages: a warning, OpenAI accepts any order. */
@@ -1035,8 +1094,10 @@ advance_chat(VState *st, ChatState *cs, Role role, bool calls)
 		case R_USER:
 			if (cs->pos == CP_USER)
 				problem = "two user messages in a row";
-			else if (cs->pos == CP_CALLS || cs->pos == CP_TOOL)
-				problem = "user message where an assistant message belongs, after tool calls";
+			else if (cs->pos == CP_CALLS)
+				problem = "user message before the tool calls were answered";
+			else if (cs->pos == CP_TOOL)
+				problem = "user message after a tool message, where an assistant message belongs";
 			cs->pos = CP_USER;
 			break;
 		case R_ASSISTANT:
@@ -1096,6 +1157,7 @@ check_parts(VState *st, JsonbContainer *arr, Role role, bool *text_nonempty,
 		}
 		if (!expect_type(st, part, jbvBinary, false, "an object or a string"))
 		{
+			*other = true;		/* reported; not judged empty as well */
 			path_pop(st, saved);
 			continue;
 		}
@@ -1104,12 +1166,14 @@ check_parts(VState *st, JsonbContainer *arr, Role role, bool *text_nonempty,
 		if (type == NULL)
 		{
 			report(st, SEV_ERROR, "missing_key", "content part has no \"type\"");
+			*other = true;
 			path_pop(st, saved);
 			continue;
 		}
 		if (!expect_key_type(st, pobj, "type", jbvString, false, "a string",
 							 false))
 		{
+			*other = true;
 			path_pop(st, saved);
 			continue;
 		}
@@ -1137,15 +1201,20 @@ check_parts(VState *st, JsonbContainer *arr, Role role, bool *text_nonempty,
 		else if (string_is(type, "text") || string_is(type, "reasoning"))
 		{
 			if (text == NULL)
+			{
 				report(st, SEV_ERROR, "missing_content",
 					   "text part has no \"text\" or \"value\"");
+				*other = true;
+			}
 			else
 			{
 				int			s2 = path_key(st, tkey);
 
 				/* white space alone counts as empty */
-				if (check_string(st, text, flags) &&
-					has_nonspace(text->val.string.val, text->val.string.len))
+				if (!check_string(st, text, flags))
+					*other = true;
+				else if (has_nonspace(text->val.string.val,
+									  text->val.string.len))
 					*text_nonempty = true;
 				path_pop(st, s2);
 			}
@@ -1236,7 +1305,7 @@ check_openai_message(VState *st, ChatState *cs, JsonbValue *mv,
 		if (role != R_ASSISTANT && role != R_NONE)
 			report(st, SEV_ERROR, "misplaced_key",
 				   "only assistant messages call tools");
-		if (check_tool_calls(st, cs, v) > 0)
+		if (check_tool_calls(st, cs, v, role == R_ASSISTANT && !completion) > 0)
 		{
 			calls = true;
 			call_ids = true;
@@ -1386,6 +1455,7 @@ check_openai_messages(VState *st, ChatState *cs, JsonbContainer *obj,
 		MemoryContext old = MemoryContextSwitchTo(st->scratch);
 		int			s2 = path_index(st, i);
 
+		CHECK_FOR_INTERRUPTS();
 		check_openai_message(st, cs, getIthJsonbValueFromContainer(arr, i),
 							 completion);
 		path_pop(st, s2);
@@ -1437,9 +1507,7 @@ check_openai_completion(VState *st, const ChatState *prompt,
 	ChatState	cs = *prompt;
 	JsonbValue *v = get_key(root, key);
 
-	/* the two completions must not see each other's calls */
-	cs.call_ids = list_copy(prompt->call_ids);
-	cs.pending = NIL;
+	/* a completion's calls are never answered: they are not tracked */
 	cs.has_assistant = false;
 	if (v == NULL)
 	{
@@ -1463,6 +1531,8 @@ check_openai_preference(VState *st, JsonbContainer *root)
 	JsonbValue *input = get_key(root, "input");
 	int			saved = path_key(st, "input");
 
+	bool		have_prompt = false;
+
 	chat_state_init(&cs);
 	if (expect_type(st, input, jbvBinary, false, "an object"))
 	{
@@ -1471,12 +1541,9 @@ check_openai_preference(VState *st, JsonbContainer *root)
 		JsonbValue	k;
 		JsonbIteratorToken tok;
 
-		if (check_openai_messages(st, &cs, inobj, "messages", false))
+		have_prompt = check_openai_messages(st, &cs, inobj, "messages", false);
+		if (have_prompt)
 		{
-			if (!cs.has_user)
-				report(st, SEV_WARNING, "no_user", "no user message");
-			if (!cs.has_system)
-				report(st, SEV_WARNING, "no_system", "no system message");
 			if (cs.pos != CP_USER && cs.pos != CP_TOOL)
 			{
 				int			s2 = path_key(st, "messages");
@@ -1509,6 +1576,8 @@ check_openai_preference(VState *st, JsonbContainer *root)
 		}
 	}
 	path_pop(st, saved);
+	if (have_prompt)
+		report_roles(st, &cs, false);
 
 	/* the media placeholders of one completion count, not of both */
 	check_openai_completion(st, &cs, root, "preferred_output");
@@ -1668,6 +1737,7 @@ check_sharegpt(VState *st, JsonbContainer *root)
 			GptTag		tag;
 			const char *problem = NULL;
 
+			CHECK_FOR_INTERRUPTS();
 			tag = check_sharegpt_turn(st, getIthJsonbValueFromContainer(arr, i),
 									  false, true);
 			if (tag == G_HUMAN)
@@ -1758,6 +1828,21 @@ check_sharegpt(VState *st, JsonbContainer *root)
 
 /* ---------- Alpaca ---------- */
 
+/* Push the path of an Alpaca field, inside instances[0] when it is there. */
+static int
+alpaca_path(VState *st, bool from_instances, const char *key)
+{
+	int			saved = st->path.len;
+
+	if (from_instances)
+	{
+		(void) path_key(st, "instances");
+		(void) path_index(st, 0);
+	}
+	(void) path_key(st, key);
+	return saved;
+}
+
 static void
 check_alpaca(VState *st, JsonbContainer *root)
 {
@@ -1768,10 +1853,38 @@ check_alpaca(VState *st, JsonbContainer *root)
 	JsonbValue *history = get_key(root, "history");
 	JsonbValue *chosen = get_key(root, "chosen");
 	JsonbValue *rejected = get_key(root, "rejected");
+	JsonbValue *instances = get_key(root, "instances");
 	bool		preference = (chosen != NULL || rejected != NULL);
-	bool		have_output = (output != NULL && output->type != jbvNull);
+	bool		have_output;
 	bool		input_empty = true;
+	bool		from_instances = false;
+	const char *output_key = "output";
 	int			saved;
+
+	/*
+	 * The type reads two other spellings, and so must validation:
+	 * self-instruct's one-element "instances" list, and "response" for the
+	 * output.
+	 */
+	if (input == NULL && output == NULL && instances != NULL &&
+		is_array(instances) &&
+		JsonContainerSize(instances->val.binary.data) == 1)
+	{
+		JsonbValue *inst = getIthJsonbValueFromContainer(instances->val.binary.data, 0);
+
+		if (inst->type == jbvBinary && JsonContainerIsObject(inst->val.binary.data) &&
+			JsonContainerSize(inst->val.binary.data) == 2 &&
+			get_key(inst->val.binary.data, "input") != NULL &&
+			get_key(inst->val.binary.data, "output") != NULL)
+		{
+			input = get_key(inst->val.binary.data, "input");
+			output = get_key(inst->val.binary.data, "output");
+			from_instances = true;
+		}
+	}
+	if (output == NULL && (output = get_key(root, "response")) != NULL)
+		output_key = "response";
+	have_output = (output != NULL && output->type != jbvNull);
 
 	if (system != NULL && system->type != jbvNull)
 	{
@@ -1802,13 +1915,15 @@ check_alpaca(VState *st, JsonbContainer *root)
 						   type_name(pair));
 				else
 				{
+					JsonbContainer *pc = pair->val.binary.data;
+
 					for (int j = 0; j < 2; j++)
 					{
 						int			s3 = path_index(st, j);
 
 						st->nturns++;
 						(void) check_string(st,
-											getIthJsonbValueFromContainer(pair->val.binary.data, j),
+											getIthJsonbValueFromContainer(pc, j),
 											CHK_TURN);
 						path_pop(st, s3);
 					}
@@ -1821,7 +1936,7 @@ check_alpaca(VState *st, JsonbContainer *root)
 
 	if (input != NULL && input->type != jbvNull)
 	{
-		saved = path_key(st, "input");
+		saved = alpaca_path(st, from_instances, "input");
 		if (!check_string(st, input,
 						  CHK_PLACEHOLDER | CHK_WS | CHK_CTRL | CHK_MEDIA) ||
 			has_nonspace(input->val.string.val, input->val.string.len))
@@ -1838,7 +1953,7 @@ check_alpaca(VState *st, JsonbContainer *root)
 
 	if (have_output)
 	{
-		saved = path_key(st, "output");
+		saved = alpaca_path(st, from_instances, output_key);
 		st->nturns++;
 		(void) check_string(st, output, CHK_TURN);
 		path_pop(st, saved);
@@ -1907,8 +2022,10 @@ record_tokens(Jsonb *jb)
 		if ((tok == WJB_VALUE || tok == WJB_ELEM) && v.type == jbvString)
 		{
 			int			len;
-			const char *u = as_utf8(v.val.string.val, v.val.string.len, &len);
+			const char *u;
 
+			CHECK_FOR_INTERRUPTS();
+			u = as_utf8(v.val.string.val, v.val.string.len, &len);
 			tokens += ft_estimate_tokens(u, len);
 		}
 	}

@@ -1,0 +1,116 @@
+-- report.sql: the benchmark's closing tables, from bench.timing and
+-- bench.figure.  Each timing is the median of its runs; a rate is the rows
+-- loaded over that median.
+
+\pset footer off
+\pset null 'n/a'
+
+CREATE TEMP VIEW medians AS
+SELECT variant, metric,
+	   percentile_cont(0.5) WITHIN GROUP (ORDER BY seconds) AS seconds,
+	   max(rows) AS rows,
+	   count(*) AS runs
+FROM bench.timing
+GROUP BY variant, metric;
+
+-- Each comparison: which figure is the baseline, which is ftstore's, and
+-- whether bigger is better (rates), smaller is better (sizes) or the
+-- baseline's time over ftstore's is the speed-up (times).
+CREATE TEMP TABLE comparisons (ord, label, kind, base, ft, goal) AS
+VALUES
+	(1, 'load: COPY file into table, rows/s', 'rate',
+		'load_copy_jsonb', 'load_copy_ft', 1.0),
+	(2, 'load: INSERT..SELECT into managed table, rows/s', 'rate',
+		'load_insert_jsonb_managed', 'load_insert_samples', 1.0),
+	(3, 'load: import_file vs COPY into b_jsonb, rows/s', 'rate',
+		'load_copy_jsonb', 'load_import_file', 1.0),
+	(4, 'size: bare column table, MB', 'size',
+		'size_b_jsonb', 'size_b_ft', 0.8),
+	(5, 'size: managed table + indexes, MB', 'size',
+		'size_jsonb_managed', 'size_samples', 0.8),
+	(6, 'dedup: DISTINCT md5 vs dedup_exact, s', 'time',
+		'dedup_md5', 'dedup_exact', 2.0),
+	(7, 'dedup: DISTINCT md5 vs DISTINCT fingerprint(), s', 'time',
+		'dedup_md5', 'dedup_fp', 2.0),
+	(8, 'dedup: DISTINCT md5 vs DISTINCT stored column, s', 'time',
+		'dedup_md5', 'dedup_stored_fp', NULL),
+	(9, 'dedup: marking UPDATE on jsonb vs dedup_exact, s', 'time',
+		'dedup_mark_jsonb', 'dedup_exact', NULL);
+
+CREATE TEMP VIEW figures AS
+SELECT variant, metric,
+	   CASE WHEN metric LIKE 'load%' THEN rows / seconds ELSE seconds END AS value
+FROM medians
+UNION ALL
+SELECT variant, metric, value::float8 FROM bench.figure WHERE metric LIKE 'size%';
+
+CREATE TEMP VIEW results AS
+SELECT v.variant, c.ord, c.label, c.kind, c.goal,
+	   b.value AS base, f.value AS ft,
+	   CASE c.kind WHEN 'time' THEN b.value / nullif(f.value, 0)
+		   ELSE f.value / nullif(b.value, 0) END AS ratio
+FROM (SELECT DISTINCT variant FROM bench.figure) v
+CROSS JOIN comparisons c
+LEFT JOIN figures b ON b.variant = v.variant AND b.metric = c.base
+LEFT JOIN figures f ON f.variant = v.variant AND f.metric = c.ft;
+
+CREATE TEMP VIEW shown AS
+SELECT variant, ord, label AS metric,
+	   CASE kind
+		   WHEN 'rate' THEN to_char(base, 'FM999,999,990')
+		   WHEN 'size' THEN to_char(base / 1048576, 'FM999,990.0')
+		   ELSE to_char(base, 'FM9,990.000') END AS "jsonb baseline",
+	   CASE kind
+		   WHEN 'rate' THEN to_char(ft, 'FM999,999,990')
+		   WHEN 'size' THEN to_char(ft / 1048576, 'FM999,990.0')
+		   ELSE to_char(ft, 'FM9,990.000') END AS ftstore,
+	   to_char(ratio, 'FM990.00') || 'x' AS ratio,
+	   CASE WHEN goal IS NULL THEN '(info)'
+		   WHEN kind = 'size' THEN '<= ' || to_char(goal, 'FM0.0') || 'x'
+		   ELSE '>= ' || to_char(goal, 'FM0.0') || 'x' END AS goal,
+	   CASE WHEN goal IS NULL OR ratio IS NULL THEN ''
+		   WHEN kind = 'size' AND ratio <= goal THEN 'yes'
+		   WHEN kind <> 'size' AND ratio >= goal THEN 'yes'
+		   ELSE 'no' END AS met
+FROM results;
+
+\echo
+\echo 'Duplicate groups found, per variant (duplicates = samples - groups)'
+SELECT g.variant, g.method AS "counted by", g.groups,
+	   s.value - g.groups AS duplicates
+FROM (
+	SELECT variant, 1 AS ord, 'jq -cS, whole record (independent)' AS method,
+		   value AS groups
+	FROM bench.figure WHERE metric = 'groups_jq'
+	UNION ALL
+	SELECT variant,
+		   CASE metric WHEN 'dedup_md5' THEN 2 WHEN 'dedup_mark_jsonb' THEN 3
+			   WHEN 'dedup_fp' THEN 4 WHEN 'dedup_stored_fp' THEN 5 ELSE 6 END,
+		   CASE metric
+			   WHEN 'dedup_md5' THEN 'md5(doc::text) over b_jsonb'
+			   WHEN 'dedup_mark_jsonb' THEN 'md5 marking over jsonb table'
+			   WHEN 'dedup_fp' THEN 'fingerprint(sample) over b_ft'
+			   WHEN 'dedup_stored_fp' THEN 'stored fingerprint column'
+			   ELSE 'ftstore.dedup_exact' END,
+		   max(rows)
+	FROM bench.timing WHERE metric LIKE 'dedup%'
+	GROUP BY variant, metric
+) g
+JOIN bench.figure s ON s.variant = g.variant AND s.metric = 'samples'
+ORDER BY g.variant, g.ord;
+
+\echo
+\echo 'Timed runs (seconds; the median is used)'
+SELECT variant, metric, count(*) AS runs,
+	   string_agg(to_char(seconds, 'FM9,990.000'), '  ' ORDER BY run) AS seconds,
+	   to_char(percentile_cont(0.5) WITHIN GROUP (ORDER BY seconds), 'FM9,990.000') AS median,
+	   max(rows) AS rows
+FROM bench.timing
+GROUP BY variant, metric
+ORDER BY variant, metric;
+
+\echo
+\echo 'Results: ratio is ftstore/jsonb for rates and sizes, jsonb/ftstore (speed-up) for times'
+SELECT variant, metric, "jsonb baseline", ftstore, ratio, goal, met
+FROM shown
+ORDER BY variant, ord;
