@@ -21,7 +21,9 @@ OBJS = \
 	src/validate/validate.o \
 	src/etl/reader.o \
 	src/etl/import.o \
-	src/etl/export.o
+	src/etl/export.o \
+	src/facets/facets.o \
+	src/facets/gin.o
 
 SQL_FRAGMENTS = \
 	src/sample/sample.sql \
@@ -30,12 +32,14 @@ SQL_FRAGMENTS = \
 	src/dedup/dedup.sql \
 	src/validate/validate.sql \
 	src/etl/etl.sql \
-	src/store/report.sql
+	src/store/report.sql \
+	src/facets/facets.sql \
+	src/security/security.sql
 
 DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql
 EXTRA_CLEAN = $(DATA_built)
 
-REGRESS = ftsample render accessors fingerprint validate store hostile
+REGRESS = ftsample render accessors fingerprint validate store hostile facets security
 REGRESS_OPTS = --inputdir=.
 
 TAP_TESTS = 1

@@ -246,30 +246,45 @@ as_user env PGHOST="$SOCK_DIR" PGPORT="$PORT" PGUSER="$TEST_USER" \
 	make -C "$COPY" PG_CONFIG="$PG_CONFIG" installcheck TAP_TESTS= \
 	>"$LOGS/regress.log" 2>&1
 regress_rc=$?
+
+# Every test REGRESS names must report ok: one that never ran (a missing
+# sql/ file stops pg_regress) counts as failed too.
+# shellcheck disable=SC2016  # $(REGRESS) is for make, not the shell
+regress_list=$(printf 'ftstore-print-regress:\n\t@echo $(REGRESS)\n' |
+	make -s --no-print-directory -C "$COPY" -f Makefile -f - PG_CONFIG="$PG_CONFIG" \
+		ftstore-print-regress 2>/dev/null)
+declare -A regress_status=()
+while read -r name status; do
+	regress_status[$name]=$status
+done < <(sed -nE 's/^(test |     )? *([A-Za-z0-9_.-]+) +\.\.\. +(ok|FAILED|failed).*/\2 \3/p' "$LOGS/regress.log")
 r_pass=0
 r_fail=0
 r_failed_names=()
-while read -r name status; do
-	if [ "$status" = ok ]; then
+for name in $regress_list; do
+	if [ "${regress_status[$name]:-}" = ok ]; then
 		r_pass=$((r_pass + 1))
 	else
 		r_fail=$((r_fail + 1))
-		r_failed_names+=("$name")
+		if [ -n "${regress_status[$name]:-}" ]; then
+			r_failed_names+=("$name")
+		else
+			r_failed_names+=("$name (did not run)")
+		fi
 	fi
-done < <(sed -nE 's/^(test |     )? *([A-Za-z0-9_.-]+) +\.\.\. +(ok|FAILED|failed).*/\2 \3/p' "$LOGS/regress.log")
+done
 PASSED=$((PASSED + r_pass))
 FAILED=$((FAILED + r_fail))
-if [ "$regress_rc" -ne 0 ] && [ "$r_fail" -eq 0 ]; then
-	# pg_regress itself failed (a missing test file, a dead server).
+if [ -z "$regress_list" ]; then
 	fail
-	tail -n 20 "$LOGS/regress.log"
-	suite_result pg_regress "FAILED: make installcheck exited with $regress_rc ($r_pass passed; log: $LOGS/regress.log)"
-elif [ "$r_pass" -eq 0 ] && [ "$r_fail" -eq 0 ]; then
-	fail
-	suite_result pg_regress "FAILED: no test ran"
+	suite_result pg_regress "FAILED: REGRESS in the Makefile lists no test"
 elif [ "$r_fail" -gt 0 ]; then
 	[ ! -f "$COPY/regression.diffs" ] || head -n 150 "$COPY/regression.diffs"
-	suite_result pg_regress "$r_pass passed, $r_fail failed (${r_failed_names[*]}; diffs: $COPY/regression.diffs)"
+	grep -E '^(test |     )? *[A-Za-z0-9_.-]+ +\.\.\. ' "$LOGS/regress.log" | grep -v '\.\.\. *ok' | head -n 20
+	suite_result pg_regress "$r_pass passed, $r_fail failed (${r_failed_names[*]}; log: $LOGS/regress.log)"
+elif [ "$regress_rc" -ne 0 ]; then
+	fail
+	tail -n 20 "$LOGS/regress.log"
+	suite_result pg_regress "FAILED: make installcheck exited with $regress_rc (log: $LOGS/regress.log)"
 else
 	suite_result pg_regress "$r_pass passed, 0 failed"
 fi

@@ -6,7 +6,10 @@
 -- the same fingerprint (and, in the format the sample came in, the same
 -- value).  A shape that cannot hold part of a sample refuses it with
 -- SQLSTATE 0A000 and a detail that says what, never drops it.
+-- quiet, so that the output does not depend on which test ran first
+SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS ftstore;
+RESET client_min_messages;
 SET search_path = ftstore, public;
 \pset format unaligned
 

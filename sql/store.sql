@@ -31,6 +31,17 @@ SELECT count(*) AS rejects FROM ftstore.rejects WHERE source = 'store/chat.jsonl
 SELECT format, records_read, imported, rejected, skipped
 FROM ftstore.imports WHERE source = 'store/chat.jsonl' ORDER BY id;
 
+-- A source that grew since it was imported: its first two records are
+-- skipped unread, the two new ones added.
+SELECT * FROM ftstore.import_data('store_grow', 'store/grow.jsonl',
+E'{"text": "one"}\n{"text": "two"}\n');
+SELECT * FROM ftstore.import_data('store_grow', 'store/grow.jsonl',
+E'{"text": "one"}\n{"text": "two"}\n{"text": "three"}\n{"text": "four"}\n');
+SELECT records_read, imported, rejected, skipped
+FROM ftstore.imports WHERE source = 'store/grow.jsonl' ORDER BY id;
+SELECT record, ftstore.render_text(sample, 'text') AS sample
+FROM ftstore.samples WHERE source = 'store/grow.jsonl' ORDER BY id;
+
 -- A pretty-printed JSON array after a BOM: elements start on lines 2 and
 -- 3; the second spans lines 3 to 5.
 SELECT * FROM ftstore.import_data('store_array', 'store/pretty.json',
@@ -118,8 +129,13 @@ SELECT * FROM ftstore.export('store_array', 'auto');
 SELECT * FROM ftstore.import_file('store_file', 'relative/path.jsonl');
 SELECT * FROM ftstore.import_file('store_file', '/nonexistent/ftstore/x.jsonl');
 \echo :LAST_ERROR_SQLSTATE
+-- The role may call the functions, so that their own check is what stops
+-- it: it lacks pg_read_server_files and pg_write_server_files.
 CREATE ROLE ftstore_store_user;
 GRANT USAGE ON SCHEMA ftstore TO ftstore_store_user;
+GRANT EXECUTE ON FUNCTION ftstore.import_file(text, text, text),
+	ftstore.export_file(text, text, text, text, boolean)
+	TO ftstore_store_user;
 SET ROLE ftstore_store_user;
 SELECT * FROM ftstore.import_file('store_file', '/nonexistent/ftstore/x.jsonl');
 \echo :LAST_ERROR_SQLSTATE
@@ -128,5 +144,5 @@ SELECT ftstore.export_file('store_array', '/nonexistent/ftstore/out.jsonl');
 SELECT * FROM ftstore.read_records('/nonexistent/ftstore/x.jsonl');
 \echo :LAST_ERROR_SQLSTATE
 RESET ROLE;
-REVOKE USAGE ON SCHEMA ftstore FROM ftstore_store_user;
+DROP OWNED BY ftstore_store_user;
 DROP ROLE ftstore_store_user;

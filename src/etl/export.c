@@ -37,6 +37,13 @@
 /* Uncompressed bytes gathered before a write. */
 #define SINK_BUFFER		(256 * 1024)
 
+/* Operators spelt out, so that nothing on the search path can stand in. */
+static const char *const export_query =
+"SELECT s.sample FROM ftstore.samples s"
+" WHERE s.dataset_id OPERATOR(pg_catalog.=) $1"
+"   AND ($2 OR s.status OPERATOR(pg_catalog.=) 'active')"
+" ORDER BY s.id";
+
 typedef void (*ExportEmit) (void *arg, const char *line, int len);
 
 typedef enum SinkCompression
@@ -112,11 +119,7 @@ export_scan(text *dataset, FtFormat format, bool include_duplicates,
 	argtypes[1] = BOOLOID;
 	args[0] = dataset_id;
 	args[1] = BoolGetDatum(include_duplicates);
-	portal = SPI_cursor_open_with_args(NULL,
-									   "SELECT s.sample FROM ftstore.samples s"
-									   " WHERE s.dataset_id OPERATOR(pg_catalog.=) $1"
-									   "   AND ($2 OR s.status OPERATOR(pg_catalog.=) 'active')"
-									   " ORDER BY s.id",
+	portal = SPI_cursor_open_with_args(NULL, export_query,
 									   2, argtypes, args, NULL, true, 0);
 
 	initStringInfo(&line);
@@ -288,7 +291,8 @@ sink_flush(FileSink *sink, bool finish)
 					ZSTD_outBuffer out = {sink->out, SINK_BUFFER, 0};
 
 					remaining = ZSTD_compressStream2(sink->zcs, &out, &in,
-													 finish ? ZSTD_e_end : ZSTD_e_continue);
+													 finish ? ZSTD_e_end :
+													 ZSTD_e_continue);
 					if (ZSTD_isError(remaining))
 						ereport(ERROR,
 								(errcode(ERRCODE_INTERNAL_ERROR),
@@ -349,10 +353,17 @@ ft_export_file(PG_FUNCTION_ARGS)
 	int64		count;
 	mode_t		oldumask;
 	int			save_errno;
+	struct stat st;
 
 	ft_check_server_file_access(path, true);
 	format = export_format(text_to_cstring(PG_GETARG_TEXT_PP(2)));
 	compression = sink_compression(text_to_cstring(PG_GETARG_TEXT_PP(3)));
+
+	/* find out now, not after rendering the whole dataset */
+	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" is a directory", path)));
 
 	cxt = AllocSetContextCreate(CurrentMemoryContext, "ftstore export file",
 								ALLOCSET_DEFAULT_SIZES);

@@ -115,7 +115,8 @@ struct FtReader
 
 static const unsigned char utf8_bom[3] = {0xEF, 0xBB, 0xBF};
 
-#define IS_JSON_SPACE(c) ((c) == ' ' || (c) == '\t' || (c) == '\n' || (c) == '\r')
+#define IS_JSON_SPACE(c) \
+	((c) == ' ' || (c) == '\t' || (c) == '\n' || (c) == '\r')
 
 /*
  * Runs when the reader's context is reset or deleted, including by error
@@ -243,7 +244,8 @@ gzip_chunk(FtReader *r)
 		if (r->zs.avail_in == 0 && raw_fill(r))
 		{
 			r->zs.next_in = (Bytef *) (r->raw + r->raw_pos);
-			r->zs.avail_in = (uInt) Min(r->raw_len - r->raw_pos, (size_t) UINT_MAX);
+			r->zs.avail_in = (uInt) Min(r->raw_len - r->raw_pos,
+										(size_t) UINT_MAX);
 			r->raw_pos += r->zs.avail_in;
 		}
 		if (r->gz_member_done)
@@ -523,7 +525,8 @@ rec_append(FtReader *r, const char *p, size_t n)
 	if ((size_t) r->rec.len < FT_REJECT_KEEP_BYTES)
 		appendBinaryStringInfo(&r->rec, p,
 							   Min(n, FT_REJECT_KEEP_BYTES - r->rec.len));
-	keep = utf8_clip(r->rec.data, Min((size_t) r->rec.len, FT_REJECT_KEEP_BYTES));
+	keep = Min((size_t) r->rec.len, FT_REJECT_KEEP_BYTES);
+	keep = utf8_clip(r->rec.data, keep);
 	r->rec.len = keep;
 	r->rec.data[keep] = '\0';
 }

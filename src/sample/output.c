@@ -303,6 +303,8 @@ write_openai(StringInfo buf, const FtSample *s, bool meta)
 	{
 		write_key(buf, &first, "text");
 		write_str(buf, s->messages[0].content);
+		/* odd on a document, but what was loaded is written back */
+		write_tools_fields(buf, &first, s);
 	}
 	else if (s->kind == FT_KIND_PREFERENCE)
 	{
@@ -485,6 +487,10 @@ write_alpaca(StringInfo buf, const FtSample *s)
 /*
  * ShareGPT's function_call value: {"name": ..., "arguments": {...}}, or a
  * list of them, from OpenAI tool_calls.
+ *
+ * XXX: ShareGPT has no call ids, so they are not written; and arguments
+ * that are JSON are written as jsonb writes them, so OpenAI arguments
+ * spelled otherwise come back with another fingerprint.
  */
 static void
 write_function_call_value(StringInfo buf, FtStr tool_calls)

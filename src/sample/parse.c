@@ -595,6 +595,9 @@ parse_openai_message(FtParse *ps, JsonbValue *v, bool assistant_only)
 		{
 			int			w = binary_weight(val);
 
+			if (val->type != jbvNumeric)
+				fail(ps, ERRCODE_INVALID_TEXT_REPRESENTATION,
+					 "field must be a number, not %s", type_name(val));
 			if (w < 0)
 				fail(ps, ERRCODE_INVALID_PARAMETER_VALUE,
 					 "weight must be 0 or 1");
@@ -677,6 +680,12 @@ parse_embedded_json(FtParse *ps, const char *p, int len)
 	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(copy)));
 }
 
+/*
+ * XXX: tools held in a string, and ShareGPT preference turns' unknown keys,
+ * sit one or two levels deeper in the canonical output than in the input,
+ * so a sample within ftstore.max_depth by a level or two can print text
+ * that text input refuses at the same setting.
+ */
 static void
 set_tools(FtParse *ps, JsonbValue *v)
 {
@@ -724,7 +733,9 @@ set_media(FtParse *ps, int media, JsonbValue *v)
 		s->media[media][i] = string_of(item);
 		path_pop(ps, saved);
 	}
-	s->flags |= FT_SAMPLE_HAS_MEDIA;
+	/* an empty list says nothing, and the output writes none */
+	if (n > 0)
+		s->flags |= FT_SAMPLE_HAS_MEDIA;
 }
 
 static void
@@ -872,6 +883,9 @@ parse_common_key(FtParse *ps, const char *key, JsonbValue *v)
 static void
 parse_top_keys(FtParse *ps, JsonbContainer *root, const char *const *format_keys)
 {
+	static const char *const preference_keys[] = {
+		"input", "preferred_output", "non_preferred_output", NULL
+	};
 	KeyIter		ki;
 
 	key_iter_init(&ki, root);
@@ -882,7 +896,17 @@ parse_top_keys(FtParse *ps, JsonbContainer *root, const char *const *format_keys
 		if (key_in(ki.key, format_keys))
 			continue;
 		saved = path_key(ps, ki.key);
-		if (!parse_common_key(ps, ki.key, &ki.value))
+		if (parse_common_key(ps, ki.key, &ki.value))
+			;
+		else if (ps->sample->kind == FT_KIND_PREFERENCE &&
+				 key_in(ki.key, preference_keys))
+		{
+			/* the canonical form of a pair writes these keys itself */
+			fail(ps, ERRCODE_INVALID_TEXT_REPRESENTATION,
+				 "a preference sample cannot have the key \"%s\", which the canonical form uses",
+				 ki.key);
+		}
+		else
 			extra_add(&ps->extra, &ps->have_extra, ki.key, &ki.value);
 		path_pop(ps, saved);
 	}
@@ -1107,8 +1131,22 @@ parse_sharegpt_turn(FtParse *ps, JsonbValue *turn, bool assistant_only)
 	key_iter_init(&ki, obj);
 	while (key_iter_next(&ki))
 	{
-		if (!key_in(ki.key, known))
-			extra_add(&extra, &have_extra, ki.key, &ki.value);
+		/* the canonical message spells these itself; kept, they would clash */
+		static const char *const openai_keys[] = {
+			"role", "content", "name", "tool_calls", "tool_call_id", "weight",
+			"loss_weight", NULL
+		};
+
+		if (key_in(ki.key, known))
+			continue;
+		if (key_in(ki.key, openai_keys))
+		{
+			saved = path_key(ps, ki.key);
+			fail(ps, ERRCODE_INVALID_TEXT_REPRESENTATION,
+				 "a ShareGPT turn cannot have the key \"%s\", which a canonical message uses",
+				 ki.key);
+		}
+		extra_add(&extra, &have_extra, ki.key, &ki.value);
 	}
 	m->extra = extra_finish(&extra, have_extra);
 	if (have_extra)
@@ -1170,6 +1208,24 @@ parse_sharegpt(FtParse *ps, JsonbContainer *root)
 		s->nrejected = 1;
 	}
 	parse_top_keys(ps, root, keys);
+}
+
+/*
+ * Path of Alpaca's input or output, which self-instruct's spelling holds
+ * in instances[0].
+ */
+static int
+alpaca_path(FtParse *ps, int hints, const char *key)
+{
+	int			saved = ps->path.len;
+
+	if ((hints & FT_HINT_INSTANCES) && strcmp(key, "response") != 0)
+	{
+		(void) path_key(ps, "instances");
+		(void) path_index(ps, 0);
+	}
+	(void) path_key(ps, key);
+	return saved;
 }
 
 static void
@@ -1277,7 +1333,7 @@ parse_alpaca(FtParse *ps, JsonbContainer *root)
 						   instruction->val.string.len);
 	if (input != NULL && input->type != jbvNull)
 	{
-		saved = path_key(ps, (s->hints & FT_HINT_INSTANCES) ? "instances[0].input" : "input");
+		saved = alpaca_path(ps, s->hints, "input");
 		expect_string(ps, input);
 		path_pop(ps, saved);
 		if (input->val.string.len > 0)
@@ -1292,7 +1348,8 @@ parse_alpaca(FtParse *ps, JsonbContainer *root)
 
 	if (output != NULL && output->type != jbvNull)
 	{
-		saved = path_key(ps, "output");
+		saved = alpaca_path(ps, s->hints,
+							(s->hints & FT_HINT_RESPONSE_KEY) ? "response" : "output");
 		expect_string(ps, output);
 		new_text_message(ps, FT_ROLE_ASSISTANT, output->val.string.val,
 						 output->val.string.len);

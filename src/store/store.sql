@@ -21,6 +21,7 @@ CREATE TABLE ftstore.samples (
 	record		integer,
 	line		integer,
 	fingerprint bytea NOT NULL GENERATED ALWAYS AS (ftstore.fingerprint(sample)) STORED,
+	labels		jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(labels) = 'object'),
 	status		text NOT NULL DEFAULT 'active'
 				CHECK (status IN ('active', 'duplicate')),
 	duplicate_of bigint,

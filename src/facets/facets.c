@@ -1,0 +1,1062 @@
+/*-------------------------------------------------------------------------
+ *
+ * facets.c
+ *	  Facets derived from a sample: what curators slice their data by
+ *	  (format, kind, roles, tools, media, turns, length, system prompt,
+ *	  writing system and language), as jsonb, as text[] for BI tools, and
+ *	  the operators @>, ?, ?| and ?& that answer over them.
+ *
+ * The keys and their values are a stable interface documented in
+ * docs/facets.md.  A key is present only when it says something: the
+ * booleans appear only when true and the media keys only when the sample
+ * has media, so that key existence (?) means "has" and containment of
+ * {"tools": true} agrees with it.
+ *
+ * The operators answer exactly as jsonb's would on ftstore.facets(sample).
+ * The GIN operator class (gin.c) does not index that jsonb: it indexes a
+ * packed signature of the facets plus the turn count and media counts,
+ * and this file compiles a query into a predicate on the signature and
+ * exact entries for the rest (see "Index entries" below).  Keeping both
+ * here keeps the vocabulary in one place.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "fmgr.h"
+#include "mb/pg_wchar.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/numeric.h"
+
+#include "sample/ftsample.h"
+
+PG_FUNCTION_INFO_V1(ftsample_facets);
+PG_FUNCTION_INFO_V1(ftsample_facet_array);
+PG_FUNCTION_INFO_V1(ftsample_facets_contains);
+PG_FUNCTION_INFO_V1(ftsample_facets_exists);
+PG_FUNCTION_INFO_V1(ftsample_facets_exists_any);
+PG_FUNCTION_INFO_V1(ftsample_facets_exists_all);
+
+/* Writing systems, in the order that breaks ties between equal counts. */
+enum
+{
+	SCRIPT_NONE = 0,
+	SCRIPT_LATIN,
+	SCRIPT_HAN,
+	SCRIPT_KANA,
+	SCRIPT_HANGUL,
+	SCRIPT_CYRILLIC,
+	SCRIPT_ARABIC,
+	SCRIPT_DEVANAGARI,
+	SCRIPT_OTHER,
+	NUM_SCRIPTS
+};
+
+static const char *const script_names[NUM_SCRIPTS] = {
+	"none", "latin", "han", "kana", "hangul", "cyrillic", "arabic",
+	"devanagari", "other"
+};
+
+enum
+{
+	LANG_UND = 0,
+	LANG_EN,
+	LANG_ZH,
+	LANG_JA,
+	LANG_KO,
+	LANG_RU,
+	LANG_AR,
+	LANG_HI,
+	NUM_LANGS
+};
+
+static const char *const lang_names[NUM_LANGS] = {
+	"und", "en", "zh", "ja", "ko", "ru", "ar", "hi"
+};
+
+#define NUM_LENGTHS 4
+static const char *const length_names[NUM_LENGTHS] = {
+	"short", "medium", "long", "xlong"
+};
+
+/* Upper bounds (exclusive) of the length buckets, in estimated tokens. */
+static const int length_limits[NUM_LENGTHS - 1] = {512, 2048, 8192};
+
+static const char *const media_kind_names[FT_NUM_MEDIA] = {
+	"image", "video", "audio"
+};
+
+/*
+ * English function words.  Latin text is English when at least one word
+ * in ten is one of these; docs/facets.md lists them, and the tests carry
+ * their own copy.  Grouped by length so a word is compared only with
+ * words as long as it.
+ */
+static const char *const stopwords_1[] = {"a", "i", NULL};
+static const char *const stopwords_2[] = {
+	"an", "as", "at", "be", "by", "do", "he", "if", "in", "is", "it",
+	"no", "of", "on", "or", "so", "to", "we", NULL
+};
+static const char *const stopwords_3[] = {
+	"all", "and", "are", "but", "can", "for", "had", "has", "her", "his",
+	"how", "its", "not", "one", "she", "the", "was", "who", "you", NULL
+};
+static const char *const stopwords_4[] = {
+	"also", "been", "does", "from", "have", "into", "more", "some", "than",
+	"that", "them", "they", "this", "what", "when", "will", "with", "your",
+	NULL
+};
+static const char *const stopwords_5[] = {
+	"about", "other", "their", "there", "these", "which", "would", NULL
+};
+static const char *const *const stopwords_by_len[] = {
+	NULL, stopwords_1, stopwords_2, stopwords_3, stopwords_4, stopwords_5
+};
+
+#define MAX_STOPWORD_LEN 5
+
+/* The facets of one sample, before they are spelled as jsonb. */
+typedef struct Facets
+{
+	int			format;
+	int			kind;
+	uint8		roles;			/* bit (role - 1) per role present */
+	bool		tools;
+	bool		tool_calls;
+	bool		system;
+	int			nmedia[FT_NUM_MEDIA];
+	int			turns;
+	int			length;
+	int			script;
+	int			lang;
+} Facets;
+
+/* Counters kept while reading a sample's text. */
+typedef struct TextScan
+{
+	int64		letters[NUM_SCRIPTS];
+	int64		words;
+	int64		stopwords;
+	int			wordlen;		/* ASCII letters in the current word */
+	char		word[MAX_STOPWORD_LEN];
+} TextScan;
+
+static int
+script_of(pg_wchar cp)
+{
+	if ((cp >= 0xC0 && cp <= 0x24F && cp != 0xD7 && cp != 0xF7) ||
+		(cp >= 0x1E00 && cp <= 0x1EFF))
+		return SCRIPT_LATIN;
+	if ((cp >= 0x4E00 && cp <= 0x9FFF) || (cp >= 0x3400 && cp <= 0x4DBF) ||
+		(cp >= 0xF900 && cp <= 0xFAFF) || (cp >= 0x20000 && cp <= 0x2FFFF))
+		return SCRIPT_HAN;
+	if ((cp >= 0x3041 && cp <= 0x30FF && cp != 0x30FB) ||
+		(cp >= 0x31F0 && cp <= 0x31FF) || (cp >= 0xFF66 && cp <= 0xFF9F))
+		return SCRIPT_KANA;
+	if ((cp >= 0xAC00 && cp <= 0xD7AF) || (cp >= 0x1100 && cp <= 0x11FF) ||
+		(cp >= 0x3131 && cp <= 0x318E))
+		return SCRIPT_HANGUL;
+	if (cp >= 0x400 && cp <= 0x52F)
+		return SCRIPT_CYRILLIC;
+	if ((cp >= 0x620 && cp <= 0x64A) || (cp >= 0x66E && cp <= 0x6D3) ||
+		(cp >= 0x750 && cp <= 0x77F) || (cp >= 0x8A0 && cp <= 0x8FF) ||
+		(cp >= 0xFB50 && cp <= 0xFDFF) || (cp >= 0xFE70 && cp <= 0xFEFF))
+		return SCRIPT_ARABIC;
+	if (cp >= 0x904 && cp <= 0x939)
+		return SCRIPT_DEVANAGARI;
+	/* Greek, Armenian, Hebrew, other Indic, Thai, Lao, Georgian */
+	if ((cp >= 0x370 && cp <= 0x3FF) || (cp >= 0x531 && cp <= 0x5FF) ||
+		(cp >= 0x980 && cp <= 0xEFF) || (cp >= 0x10A0 && cp <= 0x10FF))
+		return SCRIPT_OTHER;
+	return SCRIPT_NONE;
+}
+
+static void
+end_word(TextScan *ts)
+{
+	if (ts->wordlen == 0)
+		return;
+	ts->words++;
+	if (ts->wordlen <= MAX_STOPWORD_LEN)
+	{
+		const char *const *list = stopwords_by_len[ts->wordlen];
+
+		for (; *list; list++)
+		{
+			if (memcmp(*list, ts->word, ts->wordlen) == 0)
+			{
+				ts->stopwords++;
+				break;
+			}
+		}
+	}
+	ts->wordlen = 0;
+}
+
+/*
+ * Count the letters of len bytes of UTF-8 by writing system, and the
+ * English function words among its ASCII words.  The text comes from the
+ * database, so it is valid UTF-8; a truncated sequence at the end is
+ * ignored rather than read past.
+ */
+static void
+scan_text(TextScan *ts, const char *p, int len)
+{
+	const unsigned char *s = (const unsigned char *) p;
+	const unsigned char *end = s + len;
+
+	while (s < end)
+	{
+		unsigned char c = *s;
+		int			l;
+
+		if (c < 0x80)
+		{
+			if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))
+			{
+				ts->letters[SCRIPT_LATIN]++;
+				if (ts->wordlen < MAX_STOPWORD_LEN)
+					ts->word[ts->wordlen] = c | 0x20;
+				/* a longer word can only miss the list; keep counting */
+				if (ts->wordlen <= MAX_STOPWORD_LEN)
+					ts->wordlen++;
+			}
+			else
+				end_word(ts);
+			s++;
+			continue;
+		}
+		end_word(ts);
+		l = pg_utf_mblen(s);
+		if (l > end - s)
+			break;
+		ts->letters[script_of(utf8_to_unicode(s))]++;
+		s += l;
+	}
+	end_word(ts);
+}
+
+static void
+compute_facets(const FtSample *s, Facets *f)
+{
+	int			n = FtSampleMessageCount(s);
+	int64		tokens = (s->kind == FT_KIND_TEXT) ? 0 : 3;
+	TextScan	ts;
+	StringInfoData buf;
+	int			best;
+
+	memset(f, 0, sizeof(Facets));
+	memset(&ts, 0, sizeof(TextScan));
+	f->format = s->format;
+	f->kind = s->kind;
+
+	/* tools offered: an empty list ([] in ShareGPT's string) offers none */
+	f->tools = (s->flags & FT_SAMPLE_HAS_TOOLS) != 0 &&
+		!(s->tools.len == 2 && memcmp(s->tools.p, "[]", 2) == 0);
+	if (f->tools)
+		tokens += ft_estimate_tokens(s->tools.p, s->tools.len);
+	for (int k = 0; k < FT_NUM_MEDIA; k++)
+		f->nmedia[k] = s->nmedia[k];
+
+	initStringInfo(&buf);
+	for (int i = 0; i < n; i++)
+	{
+		const FtMessage *m = &s->messages[i];
+
+		if (m->role >= 1 && m->role <= FT_ROLE_MAX)
+			f->roles |= (uint8) (1 << (m->role - 1));
+		if (m->role == FT_ROLE_SYSTEM || m->role == FT_ROLE_DEVELOPER)
+			f->system = true;
+		/* the same rule as ftstore.turns() */
+		if (i < s->nprompt + s->nchosen && m->role != FT_ROLE_SYSTEM &&
+			m->role != FT_ROLE_DEVELOPER && m->role != FT_ROLE_TEXT)
+			f->turns++;
+		if (m->flags & FT_MSG_HAS_TOOL_CALLS)
+		{
+			if (!(m->tool_calls.len == 2 && memcmp(m->tool_calls.p, "[]", 2) == 0))
+				f->tool_calls = true;
+			tokens += ft_estimate_tokens(m->tool_calls.p, m->tool_calls.len);
+		}
+		if (m->role != FT_ROLE_TEXT)
+			tokens += 3;
+
+		resetStringInfo(&buf);
+		ft_message_text(&buf, m);
+		tokens += ft_estimate_tokens(buf.data, buf.len);
+		scan_text(&ts, buf.data, buf.len);
+	}
+	pfree(buf.data);
+
+	/* the same estimate as ftstore.token_count(), bucketed */
+	f->length = 0;
+	while (f->length < NUM_LENGTHS - 1 && tokens >= length_limits[f->length])
+		f->length++;
+
+	/* letters[SCRIPT_NONE] counts what is no letter: it never wins */
+	best = SCRIPT_NONE;
+	for (int k = SCRIPT_LATIN; k < NUM_SCRIPTS; k++)
+	{
+		if (ts.letters[k] > (best == SCRIPT_NONE ? 0 : ts.letters[best]))
+			best = k;
+	}
+	f->script = best;
+
+	switch (best)
+	{
+		case SCRIPT_LATIN:
+			f->lang = (ts.words > 0 && ts.stopwords * 10 >= ts.words) ?
+				LANG_EN : LANG_UND;
+			break;
+		case SCRIPT_HAN:
+		case SCRIPT_KANA:
+
+			/*
+			 * Japanese writes Han and Kana together; Chinese has no Kana.
+			 * One Kana letter in ten tells them apart.
+			 */
+			f->lang = (ts.letters[SCRIPT_KANA] * 10 >=
+					   ts.letters[SCRIPT_HAN] + ts.letters[SCRIPT_KANA]) ?
+				LANG_JA : LANG_ZH;
+			break;
+		case SCRIPT_HANGUL:
+			f->lang = LANG_KO;
+			break;
+		case SCRIPT_CYRILLIC:
+			f->lang = LANG_RU;
+			break;
+		case SCRIPT_ARABIC:
+			f->lang = LANG_AR;
+			break;
+		case SCRIPT_DEVANAGARI:
+			f->lang = LANG_HI;
+			break;
+		default:
+			f->lang = LANG_UND;
+			break;
+	}
+}
+
+static void
+facets_of_datum(Datum d, Facets *f)
+{
+	FtSample   *s = ft_sample_from_datum(d);
+
+	compute_facets(s, f);
+}
+
+/* ----------------------------------------------------------------
+ * Spelling the facets as jsonb and as text[]
+ * ----------------------------------------------------------------
+ */
+
+static void
+push_key(JsonbParseState **st, const char *key)
+{
+	JsonbValue	v;
+
+	v.type = jbvString;
+	v.val.string.val = (char *) key;
+	v.val.string.len = strlen(key);
+	pushJsonbValue(st, WJB_KEY, &v);
+}
+
+static void
+push_string(JsonbParseState **st, JsonbIteratorToken tok, const char *s)
+{
+	JsonbValue	v;
+
+	v.type = jbvString;
+	v.val.string.val = (char *) s;
+	v.val.string.len = strlen(s);
+	pushJsonbValue(st, tok, &v);
+}
+
+static void
+push_int(JsonbParseState **st, int n)
+{
+	JsonbValue	v;
+
+	v.type = jbvNumeric;
+	v.val.numeric = int64_to_numeric(n);
+	pushJsonbValue(st, WJB_VALUE, &v);
+}
+
+static void
+push_true(JsonbParseState **st)
+{
+	JsonbValue	v;
+
+	v.type = jbvBool;
+	v.val.boolean = true;
+	pushJsonbValue(st, WJB_VALUE, &v);
+}
+
+static Jsonb *
+facets_jsonb(const Facets *f)
+{
+	JsonbParseState *st = NULL;
+	JsonbValue *res;
+	bool		has_media = false;
+
+	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
+	push_key(&st, "format");
+	push_string(&st, WJB_VALUE, ft_format_name(f->format));
+	push_key(&st, "kind");
+	push_string(&st, WJB_VALUE, ft_kind_name(f->kind));
+	if (f->roles)
+	{
+		push_key(&st, "roles");
+		pushJsonbValue(&st, WJB_BEGIN_ARRAY, NULL);
+		for (int r = 1; r <= FT_ROLE_MAX; r++)
+			if (f->roles & (1 << (r - 1)))
+				push_string(&st, WJB_ELEM, ft_role_name(r));
+		pushJsonbValue(&st, WJB_END_ARRAY, NULL);
+	}
+	push_key(&st, "turns");
+	push_int(&st, f->turns);
+	push_key(&st, "length");
+	push_string(&st, WJB_VALUE, length_names[f->length]);
+	push_key(&st, "script");
+	push_string(&st, WJB_VALUE, script_names[f->script]);
+	push_key(&st, "lang");
+	push_string(&st, WJB_VALUE, lang_names[f->lang]);
+	if (f->tools)
+	{
+		push_key(&st, "tools");
+		push_true(&st);
+	}
+	if (f->tool_calls)
+	{
+		push_key(&st, "tool_calls");
+		push_true(&st);
+	}
+	if (f->system)
+	{
+		push_key(&st, "system");
+		push_true(&st);
+	}
+	for (int k = 0; k < FT_NUM_MEDIA; k++)
+	{
+		if (f->nmedia[k] > 0)
+		{
+			push_key(&st, ft_media_key(k));
+			push_int(&st, f->nmedia[k]);
+			has_media = true;
+		}
+	}
+	if (has_media)
+	{
+		push_key(&st, "media");
+		pushJsonbValue(&st, WJB_BEGIN_ARRAY, NULL);
+		for (int k = 0; k < FT_NUM_MEDIA; k++)
+			if (f->nmedia[k] > 0)
+				push_string(&st, WJB_ELEM, media_kind_names[k]);
+		pushJsonbValue(&st, WJB_END_ARRAY, NULL);
+	}
+	res = pushJsonbValue(&st, WJB_END_OBJECT, NULL);
+	return JsonbValueToJsonb(res);
+}
+
+/* ftstore.facets(ftsample): the facets as jsonb. */
+Datum
+ftsample_facets(PG_FUNCTION_ARGS)
+{
+	Facets		f;
+
+	facets_of_datum(PG_GETARG_DATUM(0), &f);
+	PG_RETURN_JSONB_P(facets_jsonb(&f));
+}
+
+static void
+add_pair(ArrayBuildState *astate, const char *key, const char *value)
+{
+	char	   *s = psprintf("%s=%s", key, value);
+
+	accumArrayResult(astate, PointerGetDatum(cstring_to_text(s)), false,
+					 TEXTOID, CurrentMemoryContext);
+	pfree(s);
+}
+
+/*
+ * ftstore.facet_array(ftsample): the same facets as 'key=value' strings,
+ * one per array element, in the order of the keys in docs/facets.md.
+ */
+Datum
+ftsample_facet_array(PG_FUNCTION_ARGS)
+{
+	Facets		f;
+	ArrayBuildState *astate;
+	char		num[32];
+
+	facets_of_datum(PG_GETARG_DATUM(0), &f);
+	astate = initArrayResult(TEXTOID, CurrentMemoryContext, false);
+	add_pair(astate, "format", ft_format_name(f.format));
+	add_pair(astate, "kind", ft_kind_name(f.kind));
+	for (int r = 1; r <= FT_ROLE_MAX; r++)
+		if (f.roles & (1 << (r - 1)))
+			add_pair(astate, "roles", ft_role_name(r));
+	snprintf(num, sizeof(num), "%d", f.turns);
+	add_pair(astate, "turns", num);
+	add_pair(astate, "length", length_names[f.length]);
+	add_pair(astate, "script", script_names[f.script]);
+	add_pair(astate, "lang", lang_names[f.lang]);
+	if (f.tools)
+		add_pair(astate, "tools", "true");
+	if (f.tool_calls)
+		add_pair(astate, "tool_calls", "true");
+	if (f.system)
+		add_pair(astate, "system", "true");
+	for (int k = 0; k < FT_NUM_MEDIA; k++)
+	{
+		if (f.nmedia[k] > 0)
+		{
+			snprintf(num, sizeof(num), "%d", f.nmedia[k]);
+			add_pair(astate, ft_media_key(k), num);
+		}
+	}
+	for (int k = 0; k < FT_NUM_MEDIA; k++)
+		if (f.nmedia[k] > 0)
+			add_pair(astate, "media", media_kind_names[k]);
+	PG_RETURN_DATUM(makeArrayResult(astate, CurrentMemoryContext));
+}
+
+/* ----------------------------------------------------------------
+ * Operators: jsonb's own, applied to the facets
+ * ----------------------------------------------------------------
+ */
+
+static Datum
+facets_datum(FunctionCallInfo fcinfo)
+{
+	Facets		f;
+
+	facets_of_datum(PG_GETARG_DATUM(0), &f);
+	return JsonbPGetDatum(facets_jsonb(&f));
+}
+
+Datum
+ftsample_facets_contains(PG_FUNCTION_ARGS)
+{
+	return DirectFunctionCall2(jsonb_contains, facets_datum(fcinfo),
+							   PG_GETARG_DATUM(1));
+}
+
+Datum
+ftsample_facets_exists(PG_FUNCTION_ARGS)
+{
+	return DirectFunctionCall2(jsonb_exists, facets_datum(fcinfo),
+							   PG_GETARG_DATUM(1));
+}
+
+Datum
+ftsample_facets_exists_any(PG_FUNCTION_ARGS)
+{
+	return DirectFunctionCall2(jsonb_exists_any, facets_datum(fcinfo),
+							   PG_GETARG_DATUM(1));
+}
+
+Datum
+ftsample_facets_exists_all(PG_FUNCTION_ARGS)
+{
+	return DirectFunctionCall2(jsonb_exists_all, facets_datum(fcinfo),
+							   PG_GETARG_DATUM(1));
+}
+
+/* ----------------------------------------------------------------
+ * Index entries
+ *
+ * A sample gives the GIN index at most five int8 entries:
+ *
+ *	- its signature: every facet but the counts, packed into one value
+ *	  (layout below).  Samples share few signatures (a few hundred on the
+ *	  shared corpus), so one entry per sample stands for a dozen facets.
+ *	- its turn count;
+ *	- one count per kind of media it has.
+ *
+ * A query on the signature is a partial match over the range of signature
+ * entries: the index visits each distinct signature once, keeps those
+ * the predicate accepts and reads only their posting lists.  The entries
+ * are exact, not hashes, so no answer needs a recheck.
+ * ----------------------------------------------------------------
+ */
+
+#define TAG_SHIFT		56
+#define TAG_SIGNATURE	UINT64CONST(1)
+#define TAG_TURNS		UINT64CONST(2)
+#define TAG_MEDIA		UINT64CONST(3)
+#define TAG_BITS(tag)	((tag) << TAG_SHIFT)
+#define TAG_OF(e)		((uint64) (e) >> TAG_SHIFT)
+
+#define SIG_FORMAT_SHIFT	0	/* 3 bits */
+#define SIG_KIND_SHIFT		3	/* 3 bits */
+#define SIG_ROLES_SHIFT		6	/* 7 bits, one per role */
+#define SIG_TOOLS			(UINT64CONST(1) << 13)
+#define SIG_TOOL_CALLS		(UINT64CONST(1) << 14)
+#define SIG_SYSTEM			(UINT64CONST(1) << 15)
+#define SIG_MEDIA_SHIFT		16	/* 3 bits, one per kind of media */
+#define SIG_LENGTH_SHIFT	19	/* 2 bits */
+#define SIG_SCRIPT_SHIFT	21	/* 4 bits */
+#define SIG_LANG_SHIFT		25	/* 4 bits */
+#define SIG_ALWAYS			TAG_BITS(TAG_SIGNATURE)
+
+#define FIELD(shift, bits)	(((UINT64CONST(1) << (bits)) - 1) << (shift))
+#define SIG_ROLES			FIELD(SIG_ROLES_SHIFT, 7)
+#define SIG_MEDIA			FIELD(SIG_MEDIA_SHIFT, 3)
+
+StaticAssertDecl(FT_FORMAT_MAX < 8 && FT_KIND_MAX < 8 && FT_ROLE_MAX <= 7,
+				 "signature fields too narrow");
+StaticAssertDecl(NUM_SCRIPTS <= 16 && NUM_LANGS <= 16 && NUM_LENGTHS <= 4,
+				 "signature fields too narrow");
+
+/* Strategy numbers: jsonb's, so that the operators read alike. */
+#define FT_FACETS_CONTAINS		7
+#define FT_FACETS_EXISTS		9
+#define FT_FACETS_EXISTS_ANY	10
+#define FT_FACETS_EXISTS_ALL	11
+
+#define FT_FACETS_MAX_ENTRIES	(2 + FT_NUM_MEDIA)
+#define MAX_CONDS				16
+
+/*
+ * A query on the signature: (sig & mask) == value, and then each of the
+ * conditions (sig & cond) != 0, all of them or, for ?|, any.
+ */
+typedef struct FtFacetQuery
+{
+	uint64		mask;
+	uint64		value;
+	bool		any;
+	int			nconds;
+	uint64		conds[MAX_CONDS];
+} FtFacetQuery;
+
+/* gin.c */
+extern int	ft_facets_entries(Datum sample, Datum *entries);
+extern FtFacetQuery *ft_facets_query(int strategy, Datum query,
+									 Datum *entries, int *nentries,
+									 bool *partial);
+extern int	ft_facets_compare_partial(const FtFacetQuery *q, Datum key);
+
+static uint64
+signature_of(const Facets *f)
+{
+	uint64		sig = SIG_ALWAYS;
+
+	sig |= (uint64) f->format << SIG_FORMAT_SHIFT;
+	sig |= (uint64) f->kind << SIG_KIND_SHIFT;
+	sig |= (uint64) f->roles << SIG_ROLES_SHIFT;
+	if (f->tools)
+		sig |= SIG_TOOLS;
+	if (f->tool_calls)
+		sig |= SIG_TOOL_CALLS;
+	if (f->system)
+		sig |= SIG_SYSTEM;
+	for (int k = 0; k < FT_NUM_MEDIA; k++)
+		if (f->nmedia[k] > 0)
+			sig |= UINT64CONST(1) << (SIG_MEDIA_SHIFT + k);
+	sig |= (uint64) f->length << SIG_LENGTH_SHIFT;
+	sig |= (uint64) f->script << SIG_SCRIPT_SHIFT;
+	sig |= (uint64) f->lang << SIG_LANG_SHIFT;
+	return sig;
+}
+
+static Datum
+turns_entry(int64 turns)
+{
+	return Int64GetDatum((int64) (TAG_BITS(TAG_TURNS) | (uint64) turns));
+}
+
+static Datum
+media_entry(int kind, int64 count)
+{
+	return Int64GetDatum((int64) (TAG_BITS(TAG_MEDIA) |
+								  ((uint64) kind << 32) | (uint64) count));
+}
+
+/* The entries of one sample; entries has room for FT_FACETS_MAX_ENTRIES. */
+int
+ft_facets_entries(Datum sample, Datum *entries)
+{
+	Facets		f;
+	int			n = 0;
+
+	facets_of_datum(sample, &f);
+	entries[n++] = Int64GetDatum((int64) signature_of(&f));
+	entries[n++] = turns_entry(f.turns);
+	for (int k = 0; k < FT_NUM_MEDIA; k++)
+		if (f.nmedia[k] > 0)
+			entries[n++] = media_entry(k, f.nmedia[k]);
+	return n;
+}
+
+static bool
+signature_matches(const FtFacetQuery *q, uint64 sig)
+{
+	if ((sig & q->mask) != q->value)
+		return false;
+	for (int i = 0; i < q->nconds; i++)
+	{
+		bool		ok = (sig & q->conds[i]) != 0;
+
+		if (q->any && ok)
+			return true;
+		if (!q->any && !ok)
+			return false;
+	}
+	return !q->any;
+}
+
+/*
+ * comparePartial for the signature range: 0 when the signature matches,
+ * -1 to go on, 1 once past the last signature.
+ */
+int
+ft_facets_compare_partial(const FtFacetQuery *q, Datum key)
+{
+	uint64		e = (uint64) DatumGetInt64(key);
+
+	if (TAG_OF(e) != TAG_SIGNATURE)
+		return 1;
+	return signature_matches(q, e) ? 0 : -1;
+}
+
+static void
+add_cond(FtFacetQuery *q, uint64 cond)
+{
+	for (int i = 0; i < q->nconds; i++)
+		if (q->conds[i] == cond)
+			return;
+	/* there are fewer distinct conditions than facet keys */
+	if (q->nconds >= MAX_CONDS)
+		elog(ERROR, "too many facet conditions");
+	q->conds[q->nconds++] = cond;
+}
+
+/* Index of a name in a table of n names; -1 when absent. */
+static int
+lookup(const char *const *names, int first, int n, const JsonbValue *v)
+{
+	if (v->type != jbvString)
+		return -1;
+	for (int i = first; i < n; i++)
+	{
+		if (names[i] && strlen(names[i]) == v->val.string.len &&
+			memcmp(names[i], v->val.string.val, v->val.string.len) == 0)
+			return i;
+	}
+	return -1;
+}
+
+static bool
+key_is(const JsonbValue *k, const char *name)
+{
+	return strlen(name) == k->val.string.len &&
+		memcmp(name, k->val.string.val, k->val.string.len) == 0;
+}
+
+/*
+ * The condition on the signature under which a key is present in the
+ * facets, or 0 when no facet has that key.
+ */
+static uint64
+key_condition(const char *key, int len)
+{
+	JsonbValue	k;
+
+	k.type = jbvString;
+	k.val.string.val = (char *) key;
+	k.val.string.len = len;
+	if (key_is(&k, "format") || key_is(&k, "kind") || key_is(&k, "turns") ||
+		key_is(&k, "length") || key_is(&k, "script") || key_is(&k, "lang"))
+		return SIG_ALWAYS;
+	if (key_is(&k, "roles"))
+		return SIG_ROLES;
+	if (key_is(&k, "tools"))
+		return SIG_TOOLS;
+	if (key_is(&k, "tool_calls"))
+		return SIG_TOOL_CALLS;
+	if (key_is(&k, "system"))
+		return SIG_SYSTEM;
+	if (key_is(&k, "media"))
+		return SIG_MEDIA;
+	for (int m = 0; m < FT_NUM_MEDIA; m++)
+		if (key_is(&k, ft_media_key(m)))
+			return UINT64CONST(1) << (SIG_MEDIA_SHIFT + m);
+	return 0;
+}
+
+/*
+ * A positive whole number that fits an int32 (facet counts are int), else
+ * -1: a number that no facet can equal.
+ */
+static int64
+whole_number(const JsonbValue *v)
+{
+	char	   *s;
+	char	   *end;
+	long long	n;
+
+	if (v->type != jbvNumeric)
+		return -1;
+	/* normalized: no trailing zeros after the point, so 3.0 reads "3" */
+	s = numeric_normalize(v->val.numeric);
+	errno = 0;
+	n = strtoll(s, &end, 10);
+	if (*end != '\0' || errno != 0 || n < 0 || n > PG_INT32_MAX)
+		return -1;
+	return n;
+}
+
+/*
+ * Read an array of names (roles, media) of a containment query into bits.
+ * False when some element can be in no facet array.
+ */
+static bool
+array_bits(const JsonbValue *v, const char *const *names, int first, int n,
+		   int shift, uint64 *bits)
+{
+	JsonbIterator *it;
+	JsonbValue	elem;
+	JsonbIteratorToken tok;
+	bool		ok = true;
+
+	if (v->type != jbvBinary || !JsonContainerIsArray(v->val.binary.data))
+		return false;
+	*bits = 0;
+	it = JsonbIteratorInit(v->val.binary.data);
+	while ((tok = JsonbIteratorNext(&it, &elem, true)) != WJB_DONE)
+	{
+		int			i;
+
+		if (tok != WJB_ELEM)
+			continue;
+		i = lookup(names, first, n, &elem);
+		if (i < 0)
+			ok = false;
+		else
+			*bits |= UINT64CONST(1) << (shift + i - first);
+	}
+	return ok;
+}
+
+static const char *const role_table[FT_ROLE_MAX + 1] = {
+	NULL, "system", "developer", "user", "assistant", "tool", "function",
+	"text"
+};
+
+/*
+ * Compile a containment query.  False when no sample's facets can
+ * contain it.  The rules are jsonb's for a flat object: each query key
+ * must be a facet key; a scalar must equal the facet's scalar (numbers by
+ * value); an array must be matched by an array facet holding each of its
+ * elements; an empty array asks only that the array be there.
+ */
+static bool
+compile_contains(Jsonb *query, FtFacetQuery *q, Datum *entries,
+				 int *nexact)
+{
+	JsonbIterator *it;
+	JsonbValue	k;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+
+	if (!JB_ROOT_IS_OBJECT(query))
+		return false;
+	it = JsonbIteratorInit(&query->root);
+	while ((tok = JsonbIteratorNext(&it, &k, true)) != WJB_DONE)
+	{
+		int			i;
+		uint64		bits;
+
+		if (tok != WJB_KEY)
+			continue;
+		tok = JsonbIteratorNext(&it, &v, true);
+		Assert(tok == WJB_VALUE);
+
+		if (key_is(&k, "format") || key_is(&k, "kind") ||
+			key_is(&k, "length") || key_is(&k, "script") ||
+			key_is(&k, "lang"))
+		{
+			uint64		field;
+			int			shift;
+
+			if (key_is(&k, "format"))
+			{
+				/* "auto" is an input hint, never a sample's format */
+				i = -1;
+				for (int f = FT_FORMAT_OPENAI; f <= FT_FORMAT_MAX; f++)
+				{
+					const char *name = ft_format_name(f);
+
+					if (v.type == jbvString && strlen(name) == v.val.string.len &&
+						memcmp(name, v.val.string.val, v.val.string.len) == 0)
+						i = f;
+				}
+				shift = SIG_FORMAT_SHIFT;
+				field = FIELD(shift, 3);
+			}
+			else if (key_is(&k, "kind"))
+			{
+				i = -1;
+				for (int f = 1; f <= FT_KIND_MAX; f++)
+				{
+					const char *name = ft_kind_name(f);
+
+					if (v.type == jbvString && strlen(name) == v.val.string.len &&
+						memcmp(name, v.val.string.val, v.val.string.len) == 0)
+						i = f;
+				}
+				shift = SIG_KIND_SHIFT;
+				field = FIELD(shift, 3);
+			}
+			else if (key_is(&k, "length"))
+			{
+				i = lookup(length_names, 0, NUM_LENGTHS, &v);
+				shift = SIG_LENGTH_SHIFT;
+				field = FIELD(shift, 2);
+			}
+			else if (key_is(&k, "script"))
+			{
+				i = lookup(script_names, 0, NUM_SCRIPTS, &v);
+				shift = SIG_SCRIPT_SHIFT;
+				field = FIELD(shift, 4);
+			}
+			else
+			{
+				i = lookup(lang_names, 0, NUM_LANGS, &v);
+				shift = SIG_LANG_SHIFT;
+				field = FIELD(shift, 4);
+			}
+			if (i < 0)
+				return false;
+			q->mask |= field;
+			q->value |= (uint64) i << shift;
+		}
+		else if (key_is(&k, "roles"))
+		{
+			if (!array_bits(&v, role_table, 1, FT_ROLE_MAX + 1,
+							SIG_ROLES_SHIFT, &bits))
+				return false;
+			q->mask |= bits;
+			q->value |= bits;
+			add_cond(q, SIG_ROLES);
+		}
+		else if (key_is(&k, "media"))
+		{
+			if (!array_bits(&v, media_kind_names, 0, FT_NUM_MEDIA,
+							SIG_MEDIA_SHIFT, &bits))
+				return false;
+			q->mask |= bits;
+			q->value |= bits;
+			add_cond(q, SIG_MEDIA);
+		}
+		else if (key_is(&k, "tools") || key_is(&k, "tool_calls") ||
+				 key_is(&k, "system"))
+		{
+			/* present only when true */
+			if (v.type != jbvBool || !v.val.boolean)
+				return false;
+			bits = key_condition(k.val.string.val, k.val.string.len);
+			q->mask |= bits;
+			q->value |= bits;
+		}
+		else if (key_is(&k, "turns"))
+		{
+			int64		n = whole_number(&v);
+
+			if (n < 0)
+				return false;
+			entries[(*nexact)++] = turns_entry(n);
+		}
+		else
+		{
+			int			m;
+
+			for (m = 0; m < FT_NUM_MEDIA; m++)
+				if (key_is(&k, ft_media_key(m)))
+					break;
+			/* a key no facet has, or a media count of 0, which is omitted */
+			if (m == FT_NUM_MEDIA || whole_number(&v) <= 0)
+				return false;
+			entries[(*nexact)++] = media_entry(m, whole_number(&v));
+		}
+	}
+	return true;
+}
+
+/*
+ * Compile a query for strategy into GIN entries.  Returns NULL, with no
+ * entries, when nothing can match.  Otherwise the exact entries come
+ * first and, when *partial, the last entry opens the range of signatures
+ * and the returned predicate selects among them.
+ */
+FtFacetQuery *
+ft_facets_query(int strategy, Datum query, Datum *entries, int *nentries,
+				bool *partial)
+{
+	FtFacetQuery *q = palloc0(sizeof(FtFacetQuery));
+	int			n = 0;
+
+	*partial = false;
+	*nentries = 0;
+	if (strategy == FT_FACETS_CONTAINS)
+	{
+		if (!compile_contains(DatumGetJsonbP(query), q, entries, &n))
+			return NULL;
+		/* the signature range is needed unless exact entries say it all */
+		if (q->mask == 0 && q->nconds == 0 && n > 0)
+		{
+			*nentries = n;
+			return q;
+		}
+	}
+	else if (strategy == FT_FACETS_EXISTS)
+	{
+		text	   *key = DatumGetTextPP(query);
+		uint64		cond = key_condition(VARDATA_ANY(key),
+										 VARSIZE_ANY_EXHDR(key));
+
+		if (cond == 0)
+			return NULL;
+		add_cond(q, cond);
+	}
+	else if (strategy == FT_FACETS_EXISTS_ANY ||
+			 strategy == FT_FACETS_EXISTS_ALL)
+	{
+		ArrayType  *keys = DatumGetArrayTypeP(query);
+		Datum	   *elems;
+		bool	   *nulls;
+		int			nelems;
+
+		deconstruct_array(keys, TEXTOID, -1, false, TYPALIGN_INT,
+						  &elems, &nulls, &nelems);
+		q->any = (strategy == FT_FACETS_EXISTS_ANY);
+		for (int i = 0; i < nelems; i++)
+		{
+			uint64		cond;
+
+			/* jsonb's ?| and ?& pass over NULL keys */
+			if (nulls[i])
+				continue;
+			cond = key_condition(VARDATA_ANY(DatumGetTextPP(elems[i])),
+								 VARSIZE_ANY_EXHDR(DatumGetTextPP(elems[i])));
+			if (cond == 0 && !q->any)
+				return NULL;
+			if (cond != 0)
+				add_cond(q, cond);
+		}
+		/* ?| of no key that exists matches nothing; ?& of none, all */
+		if (q->any && q->nconds == 0)
+			return NULL;
+	}
+	else
+		elog(ERROR, "unrecognized ftsample facet strategy %d", strategy);
+
+	entries[n++] = Int64GetDatum((int64) TAG_BITS(TAG_SIGNATURE));
+	*partial = true;
+	*nentries = n;
+	return q;
+}
