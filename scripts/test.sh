@@ -31,10 +31,12 @@ PG_CONFIG=$PGBIN/pg_config
 PORT=${FTSTORE_PORT:-5463}
 DATA_DIR=$ROOT/../shared/data
 
-# Per-harness time limits, so that a hung test cannot hold CI.
+# Time limits, so that a hung test cannot hold CI: one per harness run,
+# and one for the whole suite (seconds since this script started).
 REGRESS_TIMEOUT=900
-TAP_TIMEOUT=1200
+TAP_TIMEOUT=900
 PYTHON_TIMEOUT=600
+SUITE_BUDGET=1680
 
 PASSED=0
 FAILED=0
@@ -52,6 +54,19 @@ pass()
 fail()
 {
 	FAILED=$((FAILED + 1))
+}
+
+# The time a harness run may take: its own limit, or what is left of the
+# suite's budget if that is less; at least 1, as "timeout 0" means none.
+time_limit()
+{
+	local left=$((SUITE_BUDGET - SECONDS))
+	[ "$left" -gt 1 ] || left=1
+	if [ "$1" -lt "$left" ]; then
+		echo "$1"
+	else
+		echo "$left"
+	fi
 }
 
 say()
@@ -242,7 +257,7 @@ SERVER_STARTED=1
 
 say "pg_regress (make installcheck)"
 as_user env PGHOST="$SOCK_DIR" PGPORT="$PORT" PGUSER="$TEST_USER" \
-	timeout "$REGRESS_TIMEOUT" \
+	timeout "$(time_limit "$REGRESS_TIMEOUT")" \
 	make -C "$COPY" PG_CONFIG="$PG_CONFIG" installcheck TAP_TESTS= \
 	>"$LOGS/regress.log" 2>&1
 regress_rc=$?
@@ -303,7 +318,7 @@ for t in "${tap_files[@]}"; do
 	rel=test/t/$(basename "$t")
 	log=$LOGS/tap-$(basename "$t" .pl).log
 	say "TAP $rel"
-	as_user timeout "$TAP_TIMEOUT" \
+	as_user timeout "$(time_limit "$TAP_TIMEOUT")" \
 		make -C "$COPY" PG_CONFIG="$PG_CONFIG" installcheck REGRESS= \
 		PROVE_TESTS="$rel" PROVE_FLAGS=--verbose >"$log" 2>&1
 	rc=$?
@@ -357,7 +372,7 @@ for py in "${py_files[@]}"; do
 	fi
 	(cd "$COPY" && as_user env PGHOST="$SOCK_DIR" PGPORT="$PORT" \
 		PGUSER="$TEST_USER" PGDATABASE="$db" \
-		timeout "$PYTHON_TIMEOUT" /usr/bin/python3 "$rel") >>"$log" 2>&1
+		timeout "$(time_limit "$PYTHON_TIMEOUT")" /usr/bin/python3 "$rel") >>"$log" 2>&1
 	rc=$?
 	if [ "$rc" -eq 0 ]; then
 		p_pass=$((p_pass + 1))

@@ -80,6 +80,11 @@ normalize_text(StringInfo buf, const char *p, int len, bool fold_case)
 
 	if (ascii)
 	{
+		char	   *out;
+
+		/* the result is never longer than the input */
+		enlargeStringInfo(buf, len);
+		out = buf->data + buf->len;
 		for (int i = 0; i < len; i++)
 		{
 			char		c = p[i];
@@ -90,13 +95,15 @@ normalize_text(StringInfo buf, const char *p, int len, bool fold_case)
 				continue;
 			}
 			if (pending_space)
-				appendStringInfoChar(buf, ' ');
+				*out++ = ' ';
 			pending_space = false;
 			any = true;
 			if (fold_case && c >= 'A' && c <= 'Z')
 				c += 'a' - 'A';
-			appendStringInfoChar(buf, c);
+			*out++ = c;
 		}
+		*out = '\0';
+		buf->len = out - buf->data;
 		return;
 	}
 	else

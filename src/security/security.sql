@@ -680,6 +680,24 @@ REVOKE EXECUTE ON FUNCTION ftstore.audit_dataset() FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION ftstore.audit_grant() FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION ftstore.audit_log_refuse() FROM PUBLIC;
 
+-- The facets capability's functions that read or label stored samples,
+-- where that capability has them.
+DO $$
+DECLARE
+	f		regprocedure;
+BEGIN
+	FOR f IN SELECT p FROM unnest(ARRAY[
+				pg_catalog.to_regprocedure('ftstore.facet_summary(text)'),
+				pg_catalog.to_regprocedure('ftstore.label(text,jsonb,jsonb)'),
+				pg_catalog.to_regprocedure('ftstore.unlabel(text,jsonb,text[])'),
+				pg_catalog.to_regprocedure('ftstore.label_from_dataset_info(text,jsonb,text,jsonb)')]) p
+			 WHERE p IS NOT NULL
+	LOOP
+		EXECUTE pg_catalog.format('REVOKE EXECUTE ON FUNCTION %s FROM PUBLIC', f);
+	END LOOP;
+END;
+$$;
+
 -- The group roles and their privileges.  Repeatable: missing roles are
 -- created, privileges granted again (a no-op when held), so it is also
 -- how a new database of the cluster gets them.  Roles it finds are used as
@@ -690,6 +708,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
 	r		text;
+	g		text;
 BEGIN
 	IF NOT (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user) THEN
 		RAISE EXCEPTION 'permission denied to create the ftstore roles'
@@ -714,12 +733,18 @@ BEGIN
 		GRANT ftstore_curator TO ftstore_admin;
 	END IF;
 
-	-- reader: reads the rows of the datasets granted to it.
+	-- reader: reads the rows of the datasets granted to it, through the
+	-- tables and through every security_invoker view (which, running as
+	-- the reader, shows no more than the tables do).
 	GRANT SELECT ON ftstore.datasets, ftstore.samples, ftstore.rejects,
-		ftstore.imports, ftstore.dataset_grants,
-		ftstore.samples_bi, ftstore.rejects_bi, ftstore.imports_bi,
-		ftstore.duplicate_groups
+		ftstore.imports, ftstore.dataset_grants
 		TO ftstore_reader;
+	FOR r IN SELECT c.oid::regclass::text FROM pg_catalog.pg_class c
+			 WHERE c.relnamespace = 'ftstore'::regnamespace AND c.relkind = 'v'
+			   AND 'security_invoker=true' = ANY (c.reloptions)
+	LOOP
+		EXECUTE pg_catalog.format('GRANT SELECT ON %s TO ftstore_reader', r);
+	END LOOP;
 	GRANT EXECUTE ON FUNCTION ftstore.dataset_id(text, boolean),
 		ftstore.export(text, text, boolean),
 		ftstore.export_audited(text, text, boolean),
@@ -742,6 +767,19 @@ BEGIN
 		ftstore.import_file(text, text, text),
 		ftstore.dedup_exact(text)
 		TO ftstore_curator;
+
+	-- The facets capability's, where it has them.
+	FOR r, g IN SELECT p::text, x.grantee
+			 FROM (VALUES ('ftstore.facet_summary(text)', 'ftstore_reader'),
+						  ('ftstore.label(text,jsonb,jsonb)', 'ftstore_curator'),
+						  ('ftstore.unlabel(text,jsonb,text[])', 'ftstore_curator'),
+						  ('ftstore.label_from_dataset_info(text,jsonb,text,jsonb)',
+						   'ftstore_curator')) x (f, grantee),
+				  LATERAL pg_catalog.to_regprocedure(x.f) p
+			 WHERE p IS NOT NULL
+	LOOP
+		EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION %s TO %I', r, g);
+	END LOOP;
 
 	-- admin: creates, renames, restricts and deletes datasets, and grants.
 	GRANT UPDATE (name, description, restricted), DELETE

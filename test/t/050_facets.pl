@@ -506,6 +506,7 @@ like($node->safe_psql('postgres', q{
 	is($labels->{review}, 'tools', 'earlier labels stay');
 
 	# label and facet together: both indexes in one plan
+	$node->safe_psql('postgres', 'ANALYZE ftstore.samples');
 	my $q = qq{SELECT count(*) FROM ftstore.samples
 		WHERE labels \@> '{"review": "tools"}'
 		AND sample OPERATOR(ftstore.@>) '{"tool_calls": true}'};

@@ -1,0 +1,674 @@
+-- Row-level security, grants, restricted data and the audit trail, attacked
+-- from every role.  The expectations are the design of docs/security.md,
+-- written out by hand below (regress_sec.expect), not copied from output:
+-- the matrix prints only the cells where the outcome differs, so its
+-- expected output is an empty result and a count of the cells checked.
+--
+-- Datasets made here (the other tests' datasets are never granted, so no
+-- role below sees them):
+--   sec_a       created by the admin: 4 samples, one restricted, and 1 reject
+--   sec_b       2 samples; the curator may read them
+--   sec_hidden  2 samples, granted to nobody
+--   sec_r       restricted dataset: 1 sample, 1 reject
+-- Grants: reader read sec_a, sec_r (no clearance); curator write sec_a,
+-- read sec_b, read and clearance sec_r; admin admin sec_a (as creator).
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS ftstore;
+DROP SCHEMA IF EXISTS regress_sec CASCADE;
+DROP ROLE IF EXISTS regress_sec_reader, regress_sec_curator, regress_sec_admin,
+	regress_sec_auditor, regress_sec_nogrant, regress_sec_outsider,
+	regress_sec_owner;
+RESET client_min_messages;
+
+-- The roles: twice, as it must be repeatable.
+SELECT ftstore.create_roles();
+SELECT ftstore.create_roles();
+SELECT rolname, rolcanlogin FROM pg_roles WHERE rolname LIKE 'ftstore\_%' ORDER BY 1;
+
+CREATE ROLE regress_sec_reader LOGIN IN ROLE ftstore_reader;
+CREATE ROLE regress_sec_curator LOGIN IN ROLE ftstore_curator;
+CREATE ROLE regress_sec_admin LOGIN IN ROLE ftstore_admin;
+CREATE ROLE regress_sec_auditor LOGIN IN ROLE ftstore_auditor;
+CREATE ROLE regress_sec_nogrant LOGIN IN ROLE ftstore_reader;
+CREATE ROLE regress_sec_outsider LOGIN;
+
+-- A scratch schema every role may use, for the attacks.
+CREATE SCHEMA regress_sec;
+GRANT USAGE, CREATE ON SCHEMA regress_sec TO PUBLIC;
+
+-- The data.  s4 of sec_a has the text of s3 and is restricted.
+SET ROLE regress_sec_admin;
+SELECT ftstore.create_dataset('sec_a') > 0 AS created;
+SELECT * FROM ftstore.import_data('sec_a', 'a.jsonl',
+E'{"instruction": "add 1 and 1", "output": "2"}\n'
+ '{"instruction": "add 1 and 1", "output": "2"}\n'
+ '{"instruction": "name a colour", "output": "blue"}\n'
+ '{"instruction": "name a colour", "output": "blue"}\n'
+ 'not json\n');
+SELECT ftstore.grant('sec_a', 'regress_sec_reader', 'read');
+SELECT ftstore.grant('sec_a', 'regress_sec_curator', 'write');
+SELECT ftstore.grant('sec_a', 'regress_sec_curator', 'write') AS granted_again;
+RESET ROLE;
+UPDATE ftstore.samples SET restricted = true, source = 'SECRET-A4'
+WHERE dataset_id = ftstore.dataset_id('sec_a') AND record = 4;
+
+SELECT * FROM ftstore.import_data('sec_b', 'b.jsonl',
+E'{"instruction": "add 1 and 1", "output": "2"}\n'
+ '{"instruction": "say hi", "output": "hi"}\n');
+SELECT * FROM ftstore.import_data('sec_hidden', 'HIDDEN-source.jsonl',
+E'{"instruction": "HIDDEN-1", "output": "HIDDEN-1"}\n'
+ '{"instruction": "add 1 and 1", "output": "2"}\n');
+SELECT * FROM ftstore.import_data('sec_r', 'r.jsonl',
+E'{"instruction": "SECRET-R1", "output": "x"}\n'
+ '{"instruction": "SECRET-R2"\n');
+UPDATE ftstore.datasets SET restricted = true WHERE name = 'sec_r';
+SELECT ftstore.grant('sec_b', 'regress_sec_curator', 'read');
+SELECT ftstore.grant('sec_r', 'regress_sec_curator', 'read');
+SELECT ftstore.grant('sec_r', 'regress_sec_curator', 'clearance');
+SELECT ftstore.grant('sec_r', 'regress_sec_reader', 'read');
+
+-- ---------------------------------------------------------------------------
+-- The matrix: every role against every table and view.
+-- ---------------------------------------------------------------------------
+
+-- Runs a statement and undoes it: 'ok N' (rows returned or changed) or the
+-- SQLSTATE it failed with.
+CREATE FUNCTION regress_sec.try(stmt text) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+	n		bigint;
+	state	text;
+BEGIN
+	BEGIN
+		EXECUTE stmt;
+		GET DIAGNOSTICS n = ROW_COUNT;
+		RAISE EXCEPTION USING ERRCODE = 'P0999', MESSAGE = n::text;
+	EXCEPTION WHEN OTHERS THEN
+		GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE;
+		IF state = 'P0999' THEN
+			GET STACKED DIAGNOSTICS state = MESSAGE_TEXT;
+			RETURN 'ok ' || state;
+		END IF;
+		RETURN state;
+	END;
+END;
+$$;
+
+CREATE TABLE regress_sec.stmts (obj text, op text, stmt text);
+GRANT SELECT ON regress_sec.stmts TO PUBLIC;
+INSERT INTO regress_sec.stmts
+SELECT o.obj, x.op, format(x.stmt, o.obj, a.id)
+FROM (VALUES ('datasets'), ('samples'), ('rejects'), ('imports'),
+			 ('dataset_grants'), ('audit_log'), ('samples_bi'), ('rejects_bi'),
+			 ('imports_bi'), ('duplicate_groups'), ('dataset_stats')) o (obj),
+	 (SELECT id FROM ftstore.datasets WHERE name = 'sec_a') a,
+	 (VALUES ('select', 'SELECT * FROM ftstore.%1$s'),
+			 ('truncate', 'TRUNCATE ftstore.%1$s')) x (op, stmt)
+UNION ALL
+SELECT t.obj, t.op, format(t.stmt, a.id)
+FROM (SELECT id FROM ftstore.datasets WHERE name = 'sec_a') a,
+	 (VALUES
+	  ('datasets', 'insert', 'INSERT INTO ftstore.datasets (name) VALUES (''sec_new'')'),
+	  ('datasets', 'update', 'UPDATE ftstore.datasets SET description = ''x'' WHERE name LIKE ''sec\_%%'''),
+	  ('datasets', 'delete', 'DELETE FROM ftstore.datasets WHERE name LIKE ''sec\_%%'''),
+	  ('samples', 'insert', 'INSERT INTO ftstore.samples (dataset_id, sample, source, record, line) VALUES (%1$s, ''{"instruction": "m", "output": "m"}'', ''m'', 1, 1)'),
+	  ('samples', 'update', 'UPDATE ftstore.samples SET labels = ''{"m": 1}'' WHERE dataset_id = %1$s'),
+	  ('samples', 'delete', 'DELETE FROM ftstore.samples WHERE dataset_id = %1$s'),
+	  ('rejects', 'insert', 'INSERT INTO ftstore.rejects (dataset_id, source, record, line, raw, error_code, message) VALUES (%1$s, ''m'', 1, 1, ''x'', ''22P02'', ''m'')'),
+	  ('rejects', 'update', 'UPDATE ftstore.rejects SET message = ''m'' WHERE dataset_id = %1$s'),
+	  ('rejects', 'delete', 'DELETE FROM ftstore.rejects WHERE dataset_id = %1$s'),
+	  ('imports', 'insert', 'INSERT INTO ftstore.imports (dataset_id, source, format, records_read, imported, rejected, skipped, started_at) VALUES (%1$s, ''m'', ''jsonl'', 0, 0, 0, 0, now())'),
+	  ('imports', 'update', 'UPDATE ftstore.imports SET source = ''m'' WHERE dataset_id = %1$s'),
+	  ('imports', 'delete', 'DELETE FROM ftstore.imports WHERE dataset_id = %1$s'),
+	  ('dataset_grants', 'insert', 'INSERT INTO ftstore.dataset_grants (dataset_id, role, privilege, granted_by) VALUES (%1$s, ''regress_sec_nogrant'', ''read'', ''x'')'),
+	  ('dataset_grants', 'update', 'UPDATE ftstore.dataset_grants SET privilege = ''admin'''),
+	  ('dataset_grants', 'delete', 'DELETE FROM ftstore.dataset_grants'),
+	  ('audit_log', 'insert', 'INSERT INTO ftstore.audit_log (actor, action) VALUES (''x'', ''forged'')'),
+	  ('audit_log', 'update', 'UPDATE ftstore.audit_log SET actor = ''x'''),
+	  ('audit_log', 'delete', 'DELETE FROM ftstore.audit_log')
+	 ) t (obj, op, stmt);
+
+-- What each role may do, from the design.  'ok N' gives the rows it sees
+-- or changes; the audit log and the statistics are 'ok' with any count,
+-- since the other tests write them too.
+CREATE TABLE regress_sec.expect (who text, obj text, sel text, ins text,
+								 upd text, del text, trunc text);
+GRANT SELECT ON regress_sec.expect TO PUBLIC;
+INSERT INTO regress_sec.expect VALUES
+-- reader: sec_a (3 of 4 samples: s4 is restricted) and sec_r (restricted: nothing)
+('reader',   'datasets',        'ok 2', '42501', '42501', '42501', '42501'),
+('reader',   'samples',         'ok 3', '42501', '42501', '42501', '42501'),
+('reader',   'rejects',         'ok 1', '42501', '42501', '42501', '42501'),
+('reader',   'imports',         'ok 1', '42501', '42501', '42501', '42501'),
+('reader',   'dataset_grants',  'ok 2', '42501', '42501', '42501', '42501'),
+('reader',   'audit_log',       '42501', '42501', '42501', '42501', '42501'),
+('reader',   'samples_bi',      'ok 3', NULL, NULL, NULL, '42809'),
+('reader',   'rejects_bi',      'ok 1', NULL, NULL, NULL, '42809'),
+('reader',   'imports_bi',      'ok 1', NULL, NULL, NULL, '42809'),
+('reader',   'duplicate_groups', 'ok 1', NULL, NULL, NULL, '42809'),
+('reader',   'dataset_stats',   '42501', NULL, NULL, NULL, '42809'),
+-- curator: writes sec_a (3 visible), reads sec_b (2) and sec_r (cleared: 1)
+('curator',  'datasets',        'ok 3', '42501', '42501', '42501', '42501'),
+('curator',  'samples',         'ok 6', 'ok 1', 'ok 3', 'ok 3', '42501'),
+('curator',  'rejects',         'ok 2', 'ok 1', '42501', 'ok 1', '42501'),
+('curator',  'imports',         'ok 3', 'ok 1', '42501', '42501', '42501'),
+('curator',  'dataset_grants',  'ok 4', '42501', '42501', '42501', '42501'),
+('curator',  'audit_log',       '42501', '42501', '42501', '42501', '42501'),
+('curator',  'samples_bi',      'ok 6', NULL, NULL, NULL, '42809'),
+('curator',  'rejects_bi',      'ok 2', NULL, NULL, NULL, '42809'),
+('curator',  'imports_bi',      'ok 3', NULL, NULL, NULL, '42809'),
+('curator',  'duplicate_groups', 'ok 1', NULL, NULL, NULL, '42809'),
+('curator',  'dataset_stats',   '42501', NULL, NULL, NULL, '42809'),
+-- admin: administers sec_a only, without clearance
+('admin',    'datasets',        'ok 1', '42501', 'ok 1', 'ok 1', '42501'),
+('admin',    'samples',         'ok 3', 'ok 1', 'ok 3', 'ok 3', '42501'),
+('admin',    'rejects',         'ok 1', 'ok 1', '42501', 'ok 1', '42501'),
+('admin',    'imports',         'ok 1', 'ok 1', '42501', '42501', '42501'),
+('admin',    'dataset_grants',  'ok 1', '42501', '42501', '42501', '42501'),
+('admin',    'audit_log',       '42501', '42501', '42501', '42501', '42501'),
+('admin',    'samples_bi',      'ok 3', NULL, NULL, NULL, '42809'),
+('admin',    'rejects_bi',      'ok 1', NULL, NULL, NULL, '42809'),
+('admin',    'imports_bi',      'ok 1', NULL, NULL, NULL, '42809'),
+('admin',    'duplicate_groups', 'ok 1', NULL, NULL, NULL, '42809'),
+('admin',    'dataset_stats',   '42501', NULL, NULL, NULL, '42809'),
+-- auditor: the log and the statistics only
+('auditor',  'datasets',        '42501', '42501', '42501', '42501', '42501'),
+('auditor',  'samples',         '42501', '42501', '42501', '42501', '42501'),
+('auditor',  'rejects',         '42501', '42501', '42501', '42501', '42501'),
+('auditor',  'imports',         '42501', '42501', '42501', '42501', '42501'),
+('auditor',  'dataset_grants',  '42501', '42501', '42501', '42501', '42501'),
+('auditor',  'audit_log',       'ok', '42501', '42501', '42501', '42501'),
+('auditor',  'samples_bi',      '42501', NULL, NULL, NULL, '42809'),
+('auditor',  'rejects_bi',      '42501', NULL, NULL, NULL, '42809'),
+('auditor',  'imports_bi',      '42501', NULL, NULL, NULL, '42809'),
+('auditor',  'duplicate_groups', '42501', NULL, NULL, NULL, '42809'),
+('auditor',  'dataset_stats',   'ok', NULL, NULL, NULL, '42809'),
+-- nogrant: a reader without a dataset grant sees nothing
+('nogrant',  'datasets',        'ok 0', '42501', '42501', '42501', '42501'),
+('nogrant',  'samples',         'ok 0', '42501', '42501', '42501', '42501'),
+('nogrant',  'rejects',         'ok 0', '42501', '42501', '42501', '42501'),
+('nogrant',  'imports',         'ok 0', '42501', '42501', '42501', '42501'),
+('nogrant',  'dataset_grants',  'ok 0', '42501', '42501', '42501', '42501'),
+('nogrant',  'audit_log',       '42501', '42501', '42501', '42501', '42501'),
+('nogrant',  'samples_bi',      'ok 0', NULL, NULL, NULL, '42809'),
+('nogrant',  'rejects_bi',      'ok 0', NULL, NULL, NULL, '42809'),
+('nogrant',  'imports_bi',      'ok 0', NULL, NULL, NULL, '42809'),
+('nogrant',  'duplicate_groups', 'ok 0', NULL, NULL, NULL, '42809'),
+('nogrant',  'dataset_stats',   '42501', NULL, NULL, NULL, '42809');
+-- outsider: no ftstore role, not even the schema
+INSERT INTO regress_sec.expect
+SELECT 'outsider', obj, '42501', '42501', '42501', '42501', '42501'
+FROM regress_sec.expect WHERE who = 'reader';
+UPDATE regress_sec.expect SET ins = NULL, upd = NULL, del = NULL
+WHERE who = 'outsider' AND obj IN ('samples_bi', 'rejects_bi', 'imports_bi',
+								   'duplicate_groups', 'dataset_stats');
+
+CREATE TABLE regress_sec.got (who text, obj text, op text, outcome text);
+GRANT INSERT ON regress_sec.got TO PUBLIC;
+
+CREATE FUNCTION regress_sec.run_matrix(who text) RETURNS void
+LANGUAGE sql AS $$
+INSERT INTO regress_sec.got
+SELECT who, s.obj, s.op, regress_sec.try(s.stmt) FROM regress_sec.stmts s
+$$;
+
+SET ROLE regress_sec_reader;   SELECT regress_sec.run_matrix('reader');
+SET ROLE regress_sec_curator;  SELECT regress_sec.run_matrix('curator');
+SET ROLE regress_sec_admin;    SELECT regress_sec.run_matrix('admin');
+SET ROLE regress_sec_auditor;  SELECT regress_sec.run_matrix('auditor');
+SET ROLE regress_sec_nogrant;  SELECT regress_sec.run_matrix('nogrant');
+SET ROLE regress_sec_outsider; SELECT regress_sec.run_matrix('outsider');
+RESET ROLE;
+
+-- Cells that differ from the design: none.
+WITH want AS (
+	SELECT e.who, e.obj, x.op, x.outcome
+	FROM regress_sec.expect e,
+		 LATERAL (VALUES ('select', e.sel), ('insert', e.ins), ('update', e.upd),
+						 ('delete', e.del), ('truncate', e.trunc)) x (op, outcome)
+	WHERE x.outcome IS NOT NULL
+)
+SELECT w.who, w.obj, w.op, w.outcome AS expected, g.outcome AS got
+FROM want w
+LEFT JOIN regress_sec.got g USING (who, obj, op)
+WHERE g.outcome IS NULL
+   OR NOT (g.outcome = w.outcome OR (w.outcome = 'ok' AND g.outcome LIKE 'ok %'))
+ORDER BY 1, 2, 3;
+SELECT count(*) AS cells_checked FROM regress_sec.got;
+
+-- ---------------------------------------------------------------------------
+-- The functions, role by role.
+-- ---------------------------------------------------------------------------
+
+CREATE TABLE regress_sec.calls (ord int, stmt text);
+GRANT SELECT ON regress_sec.calls TO PUBLIC;
+INSERT INTO regress_sec.calls VALUES
+(1, $$SELECT * FROM ftstore.import_data('sec_a', 'f.jsonl', '{"instruction": "f", "output": "f"}')$$),
+(2, $$SELECT * FROM ftstore.import_data('sec_b', 'f.jsonl', '{"instruction": "f", "output": "f"}')$$),
+(3, $$SELECT * FROM ftstore.import_data('sec_new', 'f.jsonl', '{"instruction": "f", "output": "f"}')$$),
+(4, $$SELECT * FROM ftstore.import_file('sec_a', '/etc/hostname')$$),
+(5, $$SELECT * FROM ftstore.export('sec_a')$$),
+(6, $$SELECT * FROM ftstore.export('sec_hidden')$$),
+(7, $$SELECT * FROM ftstore.export_audited('sec_a')$$),
+(8, $$SELECT ftstore.export_file('sec_a', '/tmp/regress_sec_x.jsonl')$$),
+(9, $$SELECT ftstore.dedup_exact('sec_a')$$),
+(10, $$SELECT * FROM ftstore.report('sec_a')$$),
+(11, $$SELECT ftstore.dataset_id('sec_hidden')$$),
+(12, $$SELECT ftstore.create_dataset('sec_new')$$),
+(13, $$SELECT ftstore.grant('sec_a', 'regress_sec_nogrant', 'read')$$),
+(14, $$SELECT ftstore.grant('sec_b', 'regress_sec_nogrant', 'read')$$),
+(15, $$SELECT ftstore.grant('sec_nope', 'regress_sec_nogrant', 'read')$$),
+(16, $$SELECT ftstore.revoke('sec_a', 'regress_sec_reader', 'read')$$),
+(17, $$SELECT * FROM ftstore.grants('sec_a')$$),
+(18, $$SELECT ftstore.create_roles()$$),
+(19, $$SELECT * FROM ftstore.read_records('/etc/hostname')$$),
+(20, $$SELECT ftstore.log_export('sec_hidden', 'openai', 0)$$),
+(21, $$SELECT ftstore.can_access(1, 'read')$$),
+(22, $$SELECT ftstore.forget_dropped_roles()$$),
+(23, $$SELECT ftstore.label('sec_a', NULL, '{"m": 1}')$$);
+
+-- Rows returned, or the SQLSTATE.  A dataset the caller may not see gives
+-- 42704, as one that does not exist does (11, 6); a dataset the caller may
+-- not administer gives 42501, as one that does not exist does (14, 15).
+CREATE TABLE regress_sec.call_expect (ord int, reader text, curator text,
+									  admin text, auditor text, nogrant text,
+									  outsider text);
+INSERT INTO regress_sec.call_expect VALUES
+(1,  '42501', 'ok 1', 'ok 1', '42501', '42501', '42501'),
+(2,  '42501', '42501', '42501', '42501', '42501', '42501'),
+(3,  '42501', '42501', '42501', '42501', '42501', '42501'),
+(4,  '42501', '42501', '42501', '42501', '42501', '42501'),
+(5,  'ok 3', 'ok 3', 'ok 3', '42501', '42704', '42501'),
+(6,  '42704', '42704', '42704', '42501', '42704', '42501'),
+(7,  'ok 3', 'ok 3', 'ok 3', '42501', '42704', '42501'),
+(8,  '42501', '42501', '42501', '42501', '42501', '42501'),
+(9,  '42501', 'ok 1', 'ok 1', '42501', '42501', '42501'),
+(10, 'ok 10', 'ok 10', 'ok 10', '42501', '42704', '42501'),
+(11, '42704', '42704', '42704', '42501', '42704', '42501'),
+(12, '42501', '42501', 'ok 1', '42501', '42501', '42501'),
+(13, '42501', '42501', 'ok 1', '42501', '42501', '42501'),
+(14, '42501', '42501', '42501', '42501', '42501', '42501'),
+(15, '42501', '42501', '42501', '42501', '42501', '42501'),
+(16, '42501', '42501', 'ok 1', '42501', '42501', '42501'),
+(17, '42501', '42501', 'ok 3', '42501', '42501', '42501'),
+(18, '42501', '42501', '42501', '42501', '42501', '42501'),
+(19, '42501', '42501', '42501', '42501', '42501', '42501'),
+(20, 'ok 1', 'ok 1', 'ok 1', '42501', 'ok 1', '42501'),
+(21, 'ok 1', 'ok 1', 'ok 1', '42501', 'ok 1', '42501'),
+(22, '42501', '42501', 'ok 1', '42501', '42501', '42501'),
+(23, '42501', 'ok 1', 'ok 1', '42501', '42501', '42501');
+
+CREATE TABLE regress_sec.call_got (who text, ord int, outcome text);
+GRANT INSERT ON regress_sec.call_got TO PUBLIC;
+CREATE FUNCTION regress_sec.run_calls(who text) RETURNS void
+LANGUAGE sql AS $$
+INSERT INTO regress_sec.call_got
+SELECT who, c.ord, regress_sec.try(c.stmt) FROM regress_sec.calls c
+$$;
+
+SET client_min_messages = error;
+SET ROLE regress_sec_reader;   SELECT regress_sec.run_calls('reader');
+SET ROLE regress_sec_curator;  SELECT regress_sec.run_calls('curator');
+SET ROLE regress_sec_admin;    SELECT regress_sec.run_calls('admin');
+SET ROLE regress_sec_auditor;  SELECT regress_sec.run_calls('auditor');
+SET ROLE regress_sec_nogrant;  SELECT regress_sec.run_calls('nogrant');
+SET ROLE regress_sec_outsider; SELECT regress_sec.run_calls('outsider');
+RESET ROLE;
+RESET client_min_messages;
+
+SELECT c.ord, x.who, x.want AS expected, g.outcome AS got, c.stmt
+FROM regress_sec.call_expect e
+JOIN regress_sec.calls c USING (ord)
+CROSS JOIN LATERAL (VALUES ('reader', e.reader), ('curator', e.curator),
+					('admin', e.admin), ('auditor', e.auditor),
+					('nogrant', e.nogrant), ('outsider', e.outsider)) x (who, want)
+LEFT JOIN regress_sec.call_got g ON g.who = x.who AND g.ord = c.ord
+WHERE g.outcome IS DISTINCT FROM x.want
+ORDER BY 1, 2;
+SELECT count(*) AS calls_checked FROM regress_sec.call_got;
+
+-- Nothing the matrix did stayed.
+SELECT name, (SELECT count(*) FROM ftstore.samples s WHERE s.dataset_id = d.id) AS samples,
+	   (SELECT count(*) FROM ftstore.rejects r WHERE r.dataset_id = d.id) AS rejects
+FROM ftstore.datasets d WHERE name LIKE 'sec\_%' ORDER BY name;
+
+-- ---------------------------------------------------------------------------
+-- COPY: TO sees what SELECT sees; FROM is refused under row-level
+-- security (imports go through import_data), and without INSERT first.
+-- ---------------------------------------------------------------------------
+
+SET ROLE regress_sec_reader;
+COPY ftstore.samples (source, record, restricted) TO STDOUT;
+COPY (SELECT source, record FROM ftstore.samples_bi ORDER BY record) TO STDOUT;
+COPY ftstore.rejects (source, record) TO STDOUT;
+COPY ftstore.samples (dataset_id, sample, source, record, line) FROM STDIN;
+\.
+SET ROLE regress_sec_curator;
+COPY ftstore.samples (dataset_id, sample, source, record, line) FROM STDIN;
+\.
+SET ROLE regress_sec_auditor;
+COPY ftstore.samples TO STDOUT;
+COPY ftstore.audit_log FROM STDIN;
+\.
+RESET ROLE;
+
+-- ---------------------------------------------------------------------------
+-- Fetching by id or by hash: a hidden row is not there.
+-- ---------------------------------------------------------------------------
+
+SELECT s.id AS hidden_id, encode(s.fingerprint, 'hex') AS hidden_fp
+FROM ftstore.samples s JOIN ftstore.datasets d ON d.id = s.dataset_id
+WHERE d.name = 'sec_hidden' AND s.record = 1 \gset
+SELECT s.id AS restricted_id FROM ftstore.samples s
+WHERE s.source = 'SECRET-A4' \gset
+SELECT id AS hidden_ds FROM ftstore.datasets WHERE name = 'sec_hidden' \gset
+
+SET ROLE regress_sec_reader;
+SELECT count(*) FROM ftstore.samples WHERE id = :hidden_id;
+SELECT count(*) FROM ftstore.samples WHERE id = :restricted_id;
+SELECT count(*) FROM ftstore.samples_bi WHERE id IN (:hidden_id, :restricted_id);
+SELECT count(*) FROM ftstore.samples WHERE fingerprint = decode(:'hidden_fp', 'hex');
+SELECT count(*) FROM ftstore.samples WHERE dataset_id = :hidden_ds;
+SELECT count(*) FROM ftstore.datasets WHERE id = :hidden_ds;
+-- The same error as for a dataset that does not exist.
+SELECT ftstore.dataset_id('sec_hidden');
+SELECT ftstore.dataset_id('sec_nope');
+SELECT ftstore.can_access(:hidden_ds, 'read') AS hidden_readable;
+RESET ROLE;
+
+-- ---------------------------------------------------------------------------
+-- Views: the BI views run as the caller; a view the caller makes runs
+-- as the caller too, so it sees no more.
+-- ---------------------------------------------------------------------------
+
+SELECT c.relname, c.reloptions
+FROM pg_class c JOIN pg_depend dep ON dep.objid = c.oid AND dep.deptype = 'e'
+JOIN pg_extension e ON e.oid = dep.refobjid AND e.extname = 'ftstore'
+WHERE c.relkind = 'v'
+ORDER BY 1;
+
+SET ROLE regress_sec_reader;
+CREATE VIEW regress_sec.my_view AS SELECT * FROM ftstore.samples;
+CREATE VIEW regress_sec.my_barrier WITH (security_barrier) AS
+	SELECT * FROM ftstore.samples;
+SELECT count(*) FROM regress_sec.my_view;
+SELECT count(*) FROM regress_sec.my_barrier;
+CREATE FUNCTION regress_sec.my_definer() RETURNS bigint
+LANGUAGE sql SECURITY DEFINER AS 'SELECT count(*) FROM ftstore.samples';
+SELECT regress_sec.my_definer();
+RESET ROLE;
+-- Once the superuser owns them, the view runs as its owner and so
+-- bypasses every policy: why the BI views must be security_invoker.
+ALTER VIEW regress_sec.my_view OWNER TO postgres;
+GRANT SELECT ON regress_sec.my_view TO regress_sec_reader;
+SET ROLE regress_sec_reader;
+SELECT count(*) > 3 AS owner_view_bypasses FROM regress_sec.my_view;
+RESET ROLE;
+DROP VIEW regress_sec.my_view;
+
+-- ---------------------------------------------------------------------------
+-- Shadowing through search_path: the caller's own pg_has_role,
+-- current_setting and = come first, and change nothing, since policies
+-- and functions name what they call by OID or with a pinned search_path.
+-- ---------------------------------------------------------------------------
+
+SET ROLE regress_sec_admin;
+CREATE FUNCTION regress_sec.pg_has_role(name, oid, text) RETURNS boolean
+LANGUAGE sql AS 'SELECT true';
+CREATE FUNCTION regress_sec.pg_has_role(name, regrole, text) RETURNS boolean
+LANGUAGE sql AS 'SELECT true';
+CREATE FUNCTION regress_sec.current_setting(text) RETURNS text
+LANGUAGE sql AS 'SELECT ''postgres''::text';
+CREATE FUNCTION regress_sec.anyeq(integer, integer[]) RETURNS boolean
+LANGUAGE sql AS 'SELECT true';
+CREATE FUNCTION regress_sec.alwayseq(integer, integer) RETURNS boolean
+LANGUAGE sql AS 'SELECT true';
+CREATE OPERATOR regress_sec.= (LEFTARG = integer, RIGHTARG = integer,
+							   FUNCTION = regress_sec.alwayseq);
+CREATE FUNCTION regress_sec.array_agg(integer) RETURNS integer[]
+LANGUAGE sql AS 'SELECT ARRAY[1,2,3,4,5,6,7,8,9,10]';
+SET search_path = regress_sec, pg_catalog, ftstore;
+SELECT pg_has_role('nobody', 'postgres'::regrole, 'x') AS shadow_in_effect,
+	   current_setting('role') AS shadow_role;
+SELECT count(*) FROM ftstore.samples;
+SELECT count(*) FROM ftstore.samples WHERE dataset_id = 1;
+SELECT ftstore.granted_datasets('admin') = ARRAY[ftstore.dataset_id('sec_a')] AS own_grants_only;
+SELECT ftstore.grant('sec_b', 'regress_sec_nogrant', 'read');
+SELECT ftstore.current_actor();
+RESET search_path;
+RESET ROLE;
+
+-- ---------------------------------------------------------------------------
+-- A function that is not leakproof runs after the policy: it never sees a
+-- hidden row, even when it raises an error with what it saw.
+-- ---------------------------------------------------------------------------
+
+SET ROLE regress_sec_reader;
+CREATE FUNCTION regress_sec.leak(text) RETURNS boolean
+LANGUAGE plpgsql COST 0.0000001 AS $$
+BEGIN
+	IF $1 LIKE '%SECRET%' OR $1 LIKE '%HIDDEN%' THEN
+		RAISE EXCEPTION 'leaked: %', $1;
+	END IF;
+	RETURN true;
+END;
+$$;
+SELECT count(*) FROM ftstore.samples WHERE regress_sec.leak(sample::text || source);
+SELECT count(*) FROM ftstore.samples_bi WHERE regress_sec.leak(sample::text || source);
+SELECT count(*) FROM ftstore.rejects WHERE regress_sec.leak(raw);
+SELECT count(*) FROM ftstore.samples
+WHERE id = :hidden_id AND regress_sec.leak(sample::text);
+SELECT count(*) FROM ftstore.duplicate_groups
+WHERE regress_sec.leak(dataset || fingerprint);
+RESET ROLE;
+
+-- ---------------------------------------------------------------------------
+-- EXPLAIN and planner statistics.  pg_stats shows nothing of a table
+-- whose policies apply to the caller; the planner does not hand the
+-- statistics' values to the caller's own operator (CVE-2025-8713); EXPLAIN
+-- output holds no hidden value.
+-- ---------------------------------------------------------------------------
+
+ANALYZE ftstore.samples, ftstore.rejects, ftstore.datasets;
+SELECT count(*) > 0 AS superuser_sees_stats FROM pg_stats
+WHERE schemaname = 'ftstore' AND tablename = 'samples';
+SET ROLE regress_sec_reader;
+SELECT tablename, count(*) FROM pg_stats
+WHERE schemaname = 'ftstore' GROUP BY 1 ORDER BY 1;
+SELECT count(*) FROM pg_statistic;
+CREATE FUNCTION regress_sec.peek(text, text) RETURNS boolean
+LANGUAGE plpgsql AS $$
+BEGIN
+	IF $1 LIKE '%SECRET%' OR $1 LIKE '%HIDDEN%' THEN
+		RAISE EXCEPTION 'leaked from statistics: %', $1;
+	END IF;
+	RETURN $1 = $2;
+END;
+$$;
+CREATE OPERATOR regress_sec.=== (LEFTARG = text, RIGHTARG = text,
+								 FUNCTION = regress_sec.peek,
+								 RESTRICT = eqsel, JOIN = eqjoinsel);
+CREATE FUNCTION regress_sec.explain_leaks(q text) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+	line	text;
+	found	text := 'clean';
+BEGIN
+	FOR line IN EXECUTE 'EXPLAIN (ANALYZE, VERBOSE, COSTS OFF, TIMING OFF, SUMMARY OFF) ' || q
+	LOOP
+		IF line LIKE '%SECRET%' OR line LIKE '%HIDDEN%' THEN
+			found := line;
+		END IF;
+	END LOOP;
+	RETURN found;
+END;
+$$;
+SELECT regress_sec.explain_leaks(
+	'SELECT * FROM ftstore.samples WHERE source OPERATOR(regress_sec.===) ''x''');
+SELECT regress_sec.explain_leaks('SELECT * FROM ftstore.samples_bi');
+SELECT regress_sec.explain_leaks('SELECT * FROM ftstore.rejects WHERE raw LIKE ''%''');
+RESET ROLE;
+
+-- ---------------------------------------------------------------------------
+-- The owner path: FORCE holds the tables' owner to the policies too.
+-- ---------------------------------------------------------------------------
+
+CREATE ROLE regress_sec_owner;
+BEGIN;
+ALTER TABLE ftstore.samples OWNER TO regress_sec_owner;
+GRANT USAGE ON SCHEMA ftstore TO regress_sec_owner;
+GRANT SELECT ON ftstore.datasets, ftstore.dataset_grants TO regress_sec_owner;
+SET LOCAL ROLE regress_sec_owner;
+SELECT count(*) AS owner_sees FROM ftstore.samples;
+RESET ROLE;
+ALTER TABLE ftstore.samples NO FORCE ROW LEVEL SECURITY;
+SET LOCAL ROLE regress_sec_owner;
+SELECT count(*) > 0 AS owner_sees_without_force FROM ftstore.samples;
+ROLLBACK;
+SELECT relname, relrowsecurity, relforcerowsecurity FROM pg_class
+WHERE relnamespace = 'ftstore'::regnamespace AND relkind = 'r' ORDER BY 1;
+
+-- ---------------------------------------------------------------------------
+-- SET ROLE mid-session and cached plans: the policy of the role executing
+-- is the one applied.
+-- ---------------------------------------------------------------------------
+
+SET plan_cache_mode = force_generic_plan;
+PREPARE visible AS SELECT count(*) FROM ftstore.samples;
+PREPARE by_id(bigint) AS SELECT count(*) FROM ftstore.samples WHERE id = $1;
+SET ROLE regress_sec_curator;
+EXECUTE visible;
+EXECUTE visible;
+SELECT s.id AS b_id FROM ftstore.samples s JOIN ftstore.datasets d ON d.id = s.dataset_id
+WHERE d.name = 'sec_b' AND s.record = 2 \gset
+EXECUTE by_id(:b_id);
+SET ROLE regress_sec_reader;
+EXECUTE visible;
+EXECUTE by_id(:b_id);
+SET ROLE regress_sec_nogrant;
+EXECUTE visible;
+SET ROLE regress_sec_curator;
+EXECUTE visible;
+-- A grant taken away applies at once, to the cached plan too.
+RESET ROLE;
+SELECT ftstore.revoke('sec_b', 'regress_sec_curator', 'read');
+SET ROLE regress_sec_curator;
+EXECUTE visible;
+RESET ROLE;
+SELECT ftstore.grant('sec_b', 'regress_sec_curator', 'read');
+RESET plan_cache_mode;
+DEALLOCATE visible;
+DEALLOCATE by_id;
+
+-- ---------------------------------------------------------------------------
+-- Restricted content and deduplication.  s3 and s4 of sec_a are the same
+-- text; s4 is restricted, so for the uncleared the pair is no group.
+-- ---------------------------------------------------------------------------
+
+SET ROLE regress_sec_reader;
+SELECT dataset, size FROM ftstore.duplicate_groups ORDER BY dataset, size;
+RESET ROLE;
+SELECT dataset, size FROM ftstore.duplicate_groups WHERE dataset LIKE 'sec\_%'
+ORDER BY dataset, size;
+-- Clearance on sec_a shows s4.
+SELECT ftstore.grant('sec_a', 'regress_sec_reader', 'clearance');
+SET ROLE regress_sec_reader;
+SELECT source, record, restricted FROM ftstore.samples ORDER BY record;
+RESET ROLE;
+SELECT ftstore.revoke('sec_a', 'regress_sec_reader', 'clearance');
+-- Only a cleared role can mark a sample restricted: the row it writes must
+-- stay visible to it.
+SET ROLE regress_sec_curator;
+UPDATE ftstore.samples SET restricted = true WHERE source = 'a.jsonl' AND record = 3;
+SELECT ftstore.dedup_exact('sec_a');
+SELECT record, status FROM ftstore.samples ORDER BY dataset_id, record;
+-- A dataset the curator may only read: nothing is changed.
+SELECT ftstore.dedup_exact('sec_b');
+SELECT count(*) AS sec_b_marked FROM ftstore.samples s
+JOIN ftstore.datasets d ON d.id = s.dataset_id
+WHERE d.name = 'sec_b' AND s.status <> 'active';
+RESET ROLE;
+
+-- ---------------------------------------------------------------------------
+-- The audit trail: who, as whom, what; and nobody rewrites it.
+-- ---------------------------------------------------------------------------
+
+SET SESSION AUTHORIZATION regress_sec_admin;
+SELECT ftstore.grant('sec_a', 'regress_sec_nogrant', 'read');
+SELECT ftstore.revoke('sec_a', 'regress_sec_nogrant', 'read');
+UPDATE ftstore.datasets SET restricted = true WHERE name = 'sec_a';
+UPDATE ftstore.datasets SET restricted = false WHERE name = 'sec_a';
+SELECT count(*) FROM ftstore.export_audited('sec_a');
+RESET SESSION AUTHORIZATION;
+
+SET ROLE regress_sec_auditor;
+SELECT actor, login, action, dataset, detail - 'first_id' - 'last_id' AS detail
+FROM ftstore.audit_log WHERE dataset LIKE 'sec\_%' ORDER BY id;
+SELECT dataset, restricted, samples, duplicates, restricted_samples, rejects, imports
+FROM ftstore.dataset_stats WHERE dataset LIKE 'sec\_%' ORDER BY dataset;
+UPDATE ftstore.audit_log SET actor = 'x';
+RESET ROLE;
+-- Not even the owner.
+UPDATE ftstore.audit_log SET actor = 'x';
+DELETE FROM ftstore.audit_log;
+TRUNCATE ftstore.audit_log;
+
+-- ---------------------------------------------------------------------------
+-- Hardening, over the catalog.
+-- ---------------------------------------------------------------------------
+
+-- Every SECURITY DEFINER function pins search_path, pg_catalog first and
+-- pg_temp last, and is not executable by PUBLIC: no offender.
+SELECT p.oid::regprocedure AS offender, p.proconfig
+FROM pg_proc p
+JOIN pg_depend dep ON dep.classid = 'pg_proc'::regclass AND dep.objid = p.oid
+	AND dep.deptype = 'e'
+JOIN pg_extension e ON e.oid = dep.refobjid AND e.extname = 'ftstore'
+WHERE p.prosecdef
+  AND (NOT EXISTS (SELECT 1 FROM unnest(p.proconfig) c
+				   WHERE c ~ '^search_path=pg_catalog(, [a-z_]+)*, pg_temp$')
+	   OR has_function_privilege('public', p.oid, 'EXECUTE'));
+SELECT count(*) > 5 AS definer_functions_checked
+FROM pg_proc p
+JOIN pg_depend dep ON dep.classid = 'pg_proc'::regclass AND dep.objid = p.oid
+	AND dep.deptype = 'e'
+JOIN pg_extension e ON e.oid = dep.refobjid AND e.extname = 'ftstore'
+WHERE p.prosecdef;
+
+-- The functions PUBLIC may run that are not immutable: only those that
+-- answer about the caller's own grants.
+SELECT p.oid::regprocedure AS public_function, p.provolatile
+FROM pg_proc p
+JOIN pg_depend dep ON dep.classid = 'pg_proc'::regclass AND dep.objid = p.oid
+	AND dep.deptype = 'e'
+JOIN pg_extension e ON e.oid = dep.refobjid AND e.extname = 'ftstore'
+WHERE has_function_privilege('public', p.oid, 'EXECUTE')
+  AND p.provolatile <> 'i'
+ORDER BY 1::text;
+
+-- Nothing PUBLIC may touch among the tables and views.
+SELECT c.relname, c.relacl
+FROM pg_class c
+WHERE c.relnamespace = 'ftstore'::regnamespace AND c.relkind IN ('r', 'v', 'm')
+  AND (has_table_privilege('public', c.oid, 'SELECT,INSERT,UPDATE,DELETE,TRUNCATE'));
+
+-- Every table with a dataset_id has its policies forced.
+SELECT c.relname AS unprotected
+FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'dataset_id'
+WHERE c.relnamespace = 'ftstore'::regnamespace AND c.relkind = 'r'
+  AND c.relname <> 'audit_log'
+  AND NOT (c.relrowsecurity AND c.relforcerowsecurity);
+
+-- ---------------------------------------------------------------------------
+-- Clean up the cluster-wide roles made here.
+-- ---------------------------------------------------------------------------
+
+DROP SCHEMA regress_sec CASCADE;
+DELETE FROM ftstore.dataset_grants
+WHERE role::text LIKE 'regress\_sec\_%';
+DROP OWNED BY regress_sec_reader, regress_sec_curator, regress_sec_admin,
+	regress_sec_auditor, regress_sec_nogrant, regress_sec_outsider,
+	regress_sec_owner;
+DROP ROLE regress_sec_reader, regress_sec_curator, regress_sec_admin,
+	regress_sec_auditor, regress_sec_nogrant, regress_sec_outsider,
+	regress_sec_owner;
