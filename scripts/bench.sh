@@ -18,6 +18,9 @@
 # 5465; it listens on a private socket only), FTSTORE_BENCH_SAMPLES (at
 # least this many samples, default 300000), FTSTORE_BENCH_RUNS (runs of
 # each timed step, default 3; the median is reported),
+# FTSTORE_BENCH_UNIQUE_LOAD_RUNS (runs of each load in the "unique"
+# variant, default 1, which keeps the whole benchmark near ten minutes on
+# two cores),
 # FTSTORE_BENCH_VARIANTS (default "repeat unique"), FTSTORE_BENCH_DATA (the
 # corpus, default ../shared/data beside the project), FTSTORE_BENCH_KEEP=1
 # (leave the server running at the end, for profiling).
@@ -30,6 +33,7 @@ PG_CONFIG=$PGBIN/pg_config
 PORT=${FTSTORE_BENCH_PORT:-5465}
 SAMPLES=${FTSTORE_BENCH_SAMPLES:-300000}
 RUNS=${FTSTORE_BENCH_RUNS:-3}
+UNIQUE_LOAD_RUNS=${FTSTORE_BENCH_UNIQUE_LOAD_RUNS:-1}
 VARIANTS=${FTSTORE_BENCH_VARIANTS:-repeat unique}
 DATA_DIR=${FTSTORE_BENCH_DATA:-$ROOT/../shared/data}
 KEEP=${FTSTORE_BENCH_KEEP:-0}
@@ -65,6 +69,8 @@ step()
 
 case $SAMPLES in '' | *[!0-9]*) die "FTSTORE_BENCH_SAMPLES must be a number" ;; esac
 case $RUNS in '' | *[!0-9]* | 0) die "FTSTORE_BENCH_RUNS must be a positive number" ;; esac
+case $UNIQUE_LOAD_RUNS in '' | *[!0-9]* | 0) die "FTSTORE_BENCH_UNIQUE_LOAD_RUNS must be a positive number" ;; esac
+[ "$UNIQUE_LOAD_RUNS" -le "$RUNS" ] || UNIQUE_LOAD_RUNS=$RUNS
 for v in $VARIANTS; do
 	case $v in repeat | unique) ;; *) die "unknown variant \"$v\" (repeat, unique)" ;; esac
 done
@@ -248,7 +254,7 @@ echo "  settings:    $("${PSQL[@]}" -At -c "SELECT string_agg(name || '=' || cur
 echo "  ftstore:     $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$ROOT" status --porcelain 2>/dev/null | grep -q . && echo ' (with uncommitted changes)')"
 echo "  import_file: $([ "$HAVE_IMPORT_FILE" = 1 ] && echo present || echo 'absent (its figures are n/a)')"
 echo "  data:        $TOTAL samples per variant ($COPIES copies of $CORPUS_RECORDS records), variants: $VARIANTS"
-echo "  runs:        $RUNS of each timed step, median reported"
+echo "  runs:        $RUNS of each timed step, median reported; loads of the unique variant: $UNIQUE_LOAD_RUNS; the jsonb twin of ftstore.samples: 1"
 
 # ---------------------------------------------------------------------------
 # The timed steps, written as one psql script per variant so that each
@@ -278,9 +284,15 @@ figure()
 	echo "INSERT INTO bench.figure VALUES (:'variant', '$1', ($2));"
 }
 
+# The steps of one variant.  The loads of the "unique" variant run
+# UNIQUE_LOAD_RUNS times (the data costs the same to load as "repeat"'s, so
+# more runs would only lengthen the benchmark); its dedup_exact runs RUNS
+# times all the same, the marks being cleared between runs.
 variant_script()
 {
-	local v=$1 r
+	local v=$1 r load_runs=$RUNS
+	[ "$v" != unique ] || load_runs=$UNIQUE_LOAD_RUNS
+
 	cat <<-EOF
 		SELECT pg_backend_pid() AS pid \\gset
 		\\echo '  variant $v: backend pid' :pid
@@ -294,7 +306,7 @@ variant_script()
 		VACUUM ANALYZE b_staging;
 	EOF
 
-	for ((r = 1; r <= RUNS; r++)); do
+	for ((r = 1; r <= load_runs; r++)); do
 		cat <<-EOF
 			TRUNCATE b_jsonb;
 			CHECKPOINT;
@@ -321,35 +333,57 @@ variant_script()
 			"SELECT count(*) AS nrows FROM (SELECT DISTINCT ON (ftstore.fingerprint(sample)) sample FROM b_ft) d \\gset"
 	done
 
-	# The managed tables: each round loads both afresh, so that every
-	# dedup_exact finds the samples unmarked, as after an import.
+	# The jsonb twin of the managed table, loaded once: for its size and
+	# for what the marking UPDATE costs without ftstore.
+	cat <<-EOF
+		TRUNCATE b_jsonb_managed RESTART IDENTITY;
+		CHECKPOINT;
+		$(timed load_insert_jsonb_managed 1 \
+			"INSERT INTO b_jsonb_managed (dataset_id, doc, source, record, line) SELECT :ds, s.line::jsonb, :'file', s.n, s.n FROM b_staging s;" \
+			"SELECT count(*) FROM b_jsonb_managed")
+		VACUUM ANALYZE b_jsonb_managed;
+		$(figure size_jsonb_managed "SELECT pg_total_relation_size('b_jsonb_managed')")
+		$(figure size_table_jsonb_managed "SELECT pg_table_size('b_jsonb_managed')")
+		$(figure size_indexes_jsonb_managed "SELECT pg_indexes_size('b_jsonb_managed')")
+		CHECKPOINT;
+		$(timed dedup_mark_jsonb 1 \
+			"SELECT count(*) - bench.dedup_exact_jsonb(:ds) AS nrows FROM b_jsonb_managed \\gset")
+		TRUNCATE b_jsonb_managed RESTART IDENTITY;
+	EOF
+
+	# The managed store: each load is followed by a dedup_exact, which then
+	# finds the samples unmarked, as after an import.
 	for ((r = 1; r <= RUNS; r++)); do
+		if [ "$r" -le "$load_runs" ]; then
+			cat <<-EOF
+				TRUNCATE ftstore.samples RESTART IDENTITY;
+				CHECKPOINT;
+				$(timed load_insert_samples "$r" \
+					"INSERT INTO ftstore.samples (dataset_id, sample, source, record, line) SELECT :ds, s.line::ftstore.ftsample, :'file', s.n, s.n FROM b_staging s;" \
+					"SELECT count(*) FROM ftstore.samples")
+				VACUUM ANALYZE ftstore.samples;
+				$([ "$r" -ne "$load_runs" ] || figure size_samples "SELECT pg_total_relation_size('ftstore.samples')")
+				$([ "$r" -ne "$load_runs" ] || figure size_table_samples "SELECT pg_table_size('ftstore.samples')")
+				$([ "$r" -ne "$load_runs" ] || figure size_indexes_samples "SELECT pg_indexes_size('ftstore.samples')")
+			EOF
+		else
+			cat <<-EOF
+				UPDATE ftstore.samples SET status = 'active', duplicate_of = NULL
+				WHERE dataset_id = :ds AND (status <> 'active' OR duplicate_of IS NOT NULL);
+				VACUUM ANALYZE ftstore.samples;
+			EOF
+		fi
 		cat <<-EOF
-			TRUNCATE b_jsonb_managed RESTART IDENTITY;
-			CHECKPOINT;
-			$(timed load_insert_jsonb_managed "$r" \
-				"INSERT INTO b_jsonb_managed (dataset_id, doc, source, record, line) SELECT :ds, s.line::jsonb, :'file', s.n, s.n FROM b_staging s;" \
-				"SELECT count(*) FROM b_jsonb_managed")
-			VACUUM ANALYZE b_jsonb_managed;
-			$([ "$r" -ne "$RUNS" ] || figure size_jsonb_managed "SELECT pg_total_relation_size('b_jsonb_managed')")
-			$(timed dedup_mark_jsonb "$r" \
-				"SELECT count(*) - bench.dedup_exact_jsonb(:ds) AS nrows FROM b_jsonb_managed \\gset")
-			TRUNCATE ftstore.samples RESTART IDENTITY;
-			CHECKPOINT;
-			$(timed load_insert_samples "$r" \
-				"INSERT INTO ftstore.samples (dataset_id, sample, source, record, line) SELECT :ds, s.line::ftstore.ftsample, :'file', s.n, s.n FROM b_staging s;" \
-				"SELECT count(*) FROM ftstore.samples")
-			VACUUM ANALYZE ftstore.samples;
-			$([ "$r" -ne "$RUNS" ] || figure size_samples "SELECT pg_total_relation_size('ftstore.samples')")
 			$(timed dedup_stored_fp "$r" \
 				"SELECT count(*) AS nrows FROM (SELECT DISTINCT ON (fingerprint) id FROM ftstore.samples WHERE dataset_id = :ds) d \\gset")
 			SELECT count(*) AS total FROM ftstore.samples \\gset
+			CHECKPOINT;
 			$(timed dedup_exact "$r" "SELECT :total - ftstore.dedup_exact(:'variant') AS nrows \\gset")
 		EOF
 	done
 
 	if [ "$HAVE_IMPORT_FILE" = 1 ]; then
-		for ((r = 1; r <= RUNS; r++)); do
+		for ((r = 1; r <= load_runs; r++)); do
 			cat <<-EOF
 				TRUNCATE ftstore.samples, ftstore.rejects, ftstore.imports RESTART IDENTITY;
 				CHECKPOINT;

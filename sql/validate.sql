@@ -1,7 +1,9 @@
 -- ftstore.validate and ftstore.estimate_tokens.  Each record is written to
 -- trigger known codes; the expected rows were worked out by hand from the
 -- rules in docs/validation.md.
+SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS ftstore;
+RESET client_min_messages;
 
 -- Token estimate: words ceil(chars/4), digit runs ceil(digits/3), one per
 -- Han/Kana/Hangul character and per punctuation or symbol, none for space.
