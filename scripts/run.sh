@@ -150,11 +150,11 @@ dataset_name()
 # $1 is the path the user gave, $2 the path the server reads.
 job_one()
 {
-	local given=$1 server_path=$2 dataset out rows errors
+	local given=$1 server_path=$2 dataset out rows errors=$JOB_ERRORS
 
 	dataset=$(dataset_name "$given")
 	TOTAL_FILES=$((TOTAL_FILES + 1))
-	errors=$(mktemp "${TMPDIR:-/tmp}/ftstore-job.XXXXXX")
+	: >"$errors"
 
 	if ! out=$(psql_job -v dataset="$dataset" -v path="$server_path" \
 		-v format="$FORMAT" 2>"$errors" <<-'SQL'
@@ -173,7 +173,6 @@ job_one()
 		echo "Dataset \"$dataset\"  (from $given)"
 		echo "  Could not import this file:"
 		sed 's/^/    /' "$errors"
-		rm -f "$errors"
 		return 0
 	fi
 
@@ -183,7 +182,6 @@ job_one()
 		echo "  Messages from the server"
 		sed 's/^/    /' "$errors"
 	fi
-	rm -f "$errors"
 }
 
 print_totals()
@@ -220,6 +218,10 @@ collect_files()
 
 if [ "$JOB_ONLY" -eq 1 ]; then
 	collect_files "$@"
+	JOB_ERRORS=$(mktemp "${TMPDIR:-/tmp}/ftstore-job.XXXXXX")
+	trap 'rm -f "$JOB_ERRORS"' EXIT
+	trap 'exit 130' INT
+	trap 'exit 143' TERM
 	psql_job -c 'SET client_min_messages = warning' \
 		-c 'CREATE EXTENSION IF NOT EXISTS ftstore' >/dev/null ||
 		die "could not create extension ftstore"
@@ -318,6 +320,7 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 mkdir -p "$SOCK_DIR" "$RUN_DIR/data"
+JOB_ERRORS=$RUN_DIR/job-errors.txt
 chmod 700 "$SOCK_DIR"
 if [ "$(id -u)" -eq 0 ]; then
 	chown -R "$SERVER_USER" "$RUN_DIR"

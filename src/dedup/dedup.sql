@@ -11,11 +11,21 @@ DECLARE
 	ds integer := ftstore.dataset_id(dataset);
 	marked bigint;
 BEGIN
+	-- Marking is writing: a reader must not learn through it what it
+	-- cannot see (the policies would hide the rows, but fail loudly).
+	IF NOT ftstore.can_access(ds, 'write') THEN
+		RAISE EXCEPTION 'permission denied to write dataset "%"', dataset
+			USING ERRCODE = 'insufficient_privilege';
+	END IF;
+
 	-- Re-rank every group, so that a group whose kept sample was deleted
-	-- keeps its next earliest member instead.
+	-- keeps its next earliest member instead.  Restricted samples form
+	-- groups of their own: a visible sample marked as the duplicate of a
+	-- hidden one would tell uncleared readers that the hidden one exists.
 	WITH ranked AS (
 		SELECT s.id,
-			   first_value(s.id) OVER (PARTITION BY s.fingerprint ORDER BY s.id) AS keep
+			   first_value(s.id) OVER (PARTITION BY s.fingerprint, s.restricted
+									   ORDER BY s.id) AS keep
 		FROM ftstore.samples s
 		WHERE s.dataset_id = ds
 	)

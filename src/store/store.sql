@@ -86,3 +86,15 @@ BEGIN
 	RETURN result;
 END;
 $$;
+
+-- The store is the user's data, not the extension's: pg_dump must dump its
+-- rows (and the identity sequences behind the ids) even though the tables
+-- belong to the extension.
+SELECT pg_catalog.pg_extension_config_dump('ftstore.datasets', '');
+SELECT pg_catalog.pg_extension_config_dump('ftstore.samples', '');
+SELECT pg_catalog.pg_extension_config_dump('ftstore.rejects', '');
+SELECT pg_catalog.pg_extension_config_dump('ftstore.imports', '');
+SELECT pg_catalog.pg_extension_config_dump(pg_catalog.pg_get_serial_sequence('ftstore.datasets', 'id'), '');
+SELECT pg_catalog.pg_extension_config_dump(pg_catalog.pg_get_serial_sequence('ftstore.samples', 'id'), '');
+SELECT pg_catalog.pg_extension_config_dump(pg_catalog.pg_get_serial_sequence('ftstore.rejects', 'id'), '');
+SELECT pg_catalog.pg_extension_config_dump(pg_catalog.pg_get_serial_sequence('ftstore.imports', 'id'), '');
