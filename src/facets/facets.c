@@ -31,6 +31,7 @@
 #include "utils/jsonb.h"
 #include "utils/numeric.h"
 
+#include "facets/facets.h"
 #include "sample/ftsample.h"
 
 PG_FUNCTION_INFO_V1(ftsample_facets);
@@ -617,28 +618,21 @@ StaticAssertDecl(NUM_SCRIPTS <= 16 && NUM_LANGS <= 16 && NUM_LENGTHS <= 4,
 #define FT_FACETS_EXISTS_ANY	10
 #define FT_FACETS_EXISTS_ALL	11
 
-#define FT_FACETS_MAX_ENTRIES	(2 + FT_NUM_MEDIA)
 #define MAX_CONDS				16
 
 /*
  * A query on the signature: (sig & mask) == value, and then each of the
  * conditions (sig & cond) != 0, all of them or, for ?|, any.
  */
-typedef struct FtFacetQuery
+struct FtFacetQuery
 {
 	uint64		mask;
 	uint64		value;
 	bool		any;
 	int			nconds;
 	uint64		conds[MAX_CONDS];
-} FtFacetQuery;
+};
 
-/* gin.c */
-extern int	ft_facets_entries(Datum sample, Datum *entries);
-extern FtFacetQuery *ft_facets_query(int strategy, Datum query,
-									 Datum *entries, int *nentries,
-									 bool *partial);
-extern int	ft_facets_compare_partial(const FtFacetQuery *q, Datum key);
 
 static uint64
 signature_of(const Facets *f)

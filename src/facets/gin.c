@@ -18,25 +18,13 @@
 #include "access/stratnum.h"
 #include "fmgr.h"
 
+#include "facets/facets.h"
+
 PG_FUNCTION_INFO_V1(ftsample_gin_extract_value);
 PG_FUNCTION_INFO_V1(ftsample_gin_extract_query);
 PG_FUNCTION_INFO_V1(ftsample_gin_consistent);
 PG_FUNCTION_INFO_V1(ftsample_gin_triconsistent);
 PG_FUNCTION_INFO_V1(ftsample_gin_compare_partial);
-
-/*
- * XXX: these belong in a header of src/facets (asked of the lead); until
- * then they are declared here and in facets.c alike.
- */
-typedef struct FtFacetQuery FtFacetQuery;
-
-#define FT_FACETS_MAX_ENTRIES 5
-
-extern int	ft_facets_entries(Datum sample, Datum *entries);
-extern FtFacetQuery *ft_facets_query(int strategy, Datum query,
-									 Datum *entries, int *nentries,
-									 bool *partial);
-extern int	ft_facets_compare_partial(const FtFacetQuery *q, Datum key);
 
 Datum
 ftsample_gin_extract_value(PG_FUNCTION_ARGS)
