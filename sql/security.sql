@@ -582,7 +582,7 @@ SET ROLE regress_sec_curator;
 UPDATE ftstore.samples SET restricted = true WHERE source = 'a.jsonl' AND record = 3;
 SELECT ftstore.dedup_exact('sec_a');
 SELECT record, status FROM ftstore.samples ORDER BY dataset_id, record;
--- A dataset the curator may only read: nothing is changed.
+-- A dataset the curator may only read: refused, and nothing is changed.
 SELECT ftstore.dedup_exact('sec_b');
 SELECT count(*) AS sec_b_marked FROM ftstore.samples s
 JOIN ftstore.datasets d ON d.id = s.dataset_id
