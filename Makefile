@@ -57,6 +57,7 @@ include $(PGXS)
 override CFLAGS += -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare
 
 $(DATA_built): $(SQL_FRAGMENTS)
+	@mkdir -p sql
 	{ echo "-- ftstore $(EXTVERSION): assembled from $(SQL_FRAGMENTS)"; \
 	  cat $(SQL_FRAGMENTS); } > $@
 

@@ -605,10 +605,15 @@ parse_openai_message(FtParse *ps, JsonbValue *v, bool assistant_only)
 		}
 		else if (strcmp(ki.key, "loss_weight") == 0)
 		{
-			/* LLaMA-Factory's 0.0/1.0 is OpenAI's weight; others are kept */
+			/*
+			 * LLaMA-Factory's 0.0/1.0 on an assistant turn is OpenAI's
+			 * weight.  Other values, and loss weights on other turns (which
+			 * OpenAI gives no weight), are kept as they are.
+			 */
 			int			w = binary_weight(val);
 
-			if (w >= 0 && !(m->flags & FT_MSG_HAS_WEIGHT))
+			if (w >= 0 && code == FT_ROLE_ASSISTANT &&
+				!(m->flags & FT_MSG_HAS_WEIGHT))
 				m->flags |= FT_MSG_HAS_WEIGHT | (w ? FT_MSG_WEIGHT_ONE : 0);
 			else
 				extra_add(&extra, &have_extra, ki.key, val);
