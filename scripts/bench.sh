@@ -18,9 +18,9 @@
 # 5465; it listens on a private socket only), FTSTORE_BENCH_SAMPLES (at
 # least this many samples, default 300000), FTSTORE_BENCH_RUNS (runs of
 # each timed step, default 3; the median is reported),
-# FTSTORE_BENCH_UNIQUE_LOAD_RUNS (runs of each load in the "unique"
-# variant, default 1, which keeps the whole benchmark near ten minutes on
-# two cores),
+# FTSTORE_BENCH_UNIQUE_LOAD_RUNS (runs of the loads into the managed store
+# in the "unique" variant, default 1, which keeps the whole benchmark near
+# ten minutes on two cores),
 # FTSTORE_BENCH_VARIANTS (default "repeat unique"), FTSTORE_BENCH_DATA (the
 # corpus, default ../shared/data beside the project), FTSTORE_BENCH_KEEP=1
 # (leave the server running at the end, for profiling).
@@ -254,7 +254,8 @@ echo "  settings:    $("${PSQL[@]}" -At -c "SELECT string_agg(name || '=' || cur
 echo "  ftstore:     $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$ROOT" status --porcelain 2>/dev/null | grep -q . && echo ' (with uncommitted changes)')"
 echo "  import_file: $([ "$HAVE_IMPORT_FILE" = 1 ] && echo present || echo 'absent (its figures are n/a)')"
 echo "  data:        $TOTAL samples per variant ($COPIES copies of $CORPUS_RECORDS records), variants: $VARIANTS"
-echo "  runs:        $RUNS of each timed step, median reported; loads of the unique variant: $UNIQUE_LOAD_RUNS; the jsonb twin of ftstore.samples: 1"
+echo "  runs:        $RUNS of each timed step, median reported; but 1 for the jsonb twin of ftstore.samples and $UNIQUE_LOAD_RUNS for the unique variant's loads into the managed store"
+echo "  load avg:    $(cut -d' ' -f1-3 /proc/loadavg) (1, 5, 15 min) before the timed steps"
 
 # ---------------------------------------------------------------------------
 # The timed steps, written as one psql script per variant so that each
@@ -284,10 +285,11 @@ figure()
 	echo "INSERT INTO bench.figure VALUES (:'variant', '$1', ($2));"
 }
 
-# The steps of one variant.  The loads of the "unique" variant run
-# UNIQUE_LOAD_RUNS times (the data costs the same to load as "repeat"'s, so
-# more runs would only lengthen the benchmark); its dedup_exact runs RUNS
-# times all the same, the marks being cleared between runs.
+# The steps of one variant.  The loads into the managed store of the
+# "unique" variant run UNIQUE_LOAD_RUNS times (the data costs the same to
+# load as "repeat"'s, and these loads are the slow ones, so more runs would
+# only lengthen the benchmark); its dedup_exact runs RUNS times all the
+# same, the marks being cleared between runs.
 variant_script()
 {
 	local v=$1 r load_runs=$RUNS
@@ -306,7 +308,7 @@ variant_script()
 		VACUUM ANALYZE b_staging;
 	EOF
 
-	for ((r = 1; r <= load_runs; r++)); do
+	for ((r = 1; r <= RUNS; r++)); do
 		cat <<-EOF
 			TRUNCATE b_jsonb;
 			CHECKPOINT;
@@ -414,4 +416,5 @@ done
 step "Results"
 "${PSQL[@]}" -f "$ROOT/bench/report.sql"
 echo
+echo "Load average after the timed steps: $(cut -d' ' -f1-3 /proc/loadavg) (1, 5, 15 min; over $(nproc) CPUs)"
 echo "Whole benchmark: $(($(date +%s) - START_TIME)) s"

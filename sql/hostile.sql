@@ -130,11 +130,11 @@ SELECT n, pg_temp.s(j) AS result FROM (VALUES
 	(16, '{"messages": [], "ftstore": {"instances": []}}'),
 	(17, '{"messages": [], "ftstore": {"response_key": {}}}'),
 	(18, '{"instruction": "q", "ftstore": {"Format": "alpaca"}}'),
-	(19, '{"text": "x", "ftstore": {"format": "alpaca", "tools_as_string": false}}'),
+	(19, '{"text": "x", "ftstore": {"format": "text", "tools_as_string": false}}'),
 	(20, '{"messages": [{"role": "user", "content": "Q\nI"}], "ftstore": {"input_offset": 2, "format": "openai"}}')) AS v(n, j)
 ORDER BY n;
 -- accepted ones read back the same
-SELECT '{"text": "x", "ftstore": {"format": "alpaca", "tools_as_string": false}}'::ftsample;
+SELECT '{"text": "x", "ftstore": {"format": "text", "tools_as_string": false}}'::ftsample;
 
 -- A wrong type in every field of every format.  For each field of a base
 -- sample, the field is replaced by values of two other JSON types; the
@@ -161,7 +161,8 @@ INSERT INTO bases VALUES
 ('sharegpt_pref', '{"conversations": [{"from": "human", "value": "q"}],
 	"chosen": {"from": "gpt", "value": "a"}, "rejected": {"from": "gpt", "value": "b"}}'),
 ('text', '{"text": "t"}'),
-('meta', '{"messages": [{"role": "user", "content": "Q\nI"}],
+('meta', '{"messages": [{"role": "system", "content": "S"}, {"role": "user", "content": "Q\nI"},
+	{"role": "assistant", "content": "A"}], "tools": [{"name": "f"}], "label": true,
 	"ftstore": {"format": "alpaca", "input_offset": 2, "tools_as_string": true, "kto_tag": true,
 				"system_field": true, "instances": true, "response_key": true}}');
 -- every base is valid as it stands
@@ -302,5 +303,21 @@ SELECT '{"messages": [{"role": "robot"}]}'::ftsample;
 SELECT '{"text": "a\u0000"}'::ftsample;
 \set VERBOSITY default
 SELECT 'still alive' AS session, count(*) AS rows FROM t;
+
+-- Hints of the reserved "ftstore" key that contradict the sample are
+-- refused at their path; consistent ones are taken.
+SELECT n, pg_temp.s(j) AS result FROM (VALUES
+	(1, '{"messages": [{"role": "user", "content": "a"}], "ftstore": {"format": "text"}}'),
+	(2, '{"text": "x", "ftstore": {"format": "alpaca"}}'),
+	(3, '{"instruction": "a", "output": "b", "ftstore": {"format": "sharegpt"}}'),
+	(4, '{"messages": [{"role": "user", "content": "a"}], "ftstore": {"tools_as_string": true}}'),
+	(5, '{"messages": [{"role": "user", "content": "a"}], "ftstore": {"kto_tag": true}}'),
+	(6, '{"messages": [{"role": "user", "content": "a"}], "ftstore": {"format": "sharegpt", "system_field": true}}'),
+	(7, '{"messages": [{"role": "user", "content": "a"}], "ftstore": {"response_key": true}}'),
+	(8, '{"messages": [{"role": "user", "content": "abc"}], "ftstore": {"format": "alpaca", "input_offset": 2}}'),
+	(9, '{"messages": [{"role": "user", "content": "ab\ncd"}], "ftstore": {"format": "openai", "input_offset": 3}}'),
+	(10, '{"messages": [{"role": "user", "content": "ab\ncd"}], "ftstore": {"format": "alpaca", "input_offset": 3}}'),
+	(11, '{"conversations": [{"from": "human", "value": "x"}], "tools": ""}')
+) AS v (n, j) ORDER BY n;
 
 DROP TABLE bases, cases, sweep, t;

@@ -320,3 +320,15 @@ ORDER BY s.id, v.path COLLATE "C", v.code COLLATE "C";
 SELECT id FROM samples s
 WHERE NOT EXISTS (SELECT 1 FROM ftstore.validate(s.doc) v WHERE v.severity = 'error')
 ORDER BY id;
+
+-- Records the type refuses by a rule of its own get one invalid_sample
+-- error with the parser's path, so that an error row always means refused.
+SELECT n, v.severity, v.code, v.path, v.message
+FROM (VALUES
+	(1, '{"instruction": "a", "chosen": "c", "rejected": "d", "kto_tag": true}'::jsonb),
+	(2, '{"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}], "system": "s", "ftstore": {"format": "bogus"}}'),
+	(3, '{"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}], "ftstore": {"tools_as_string": true}}'),
+	(4, '{"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}]}')
+) AS r (n, doc), ftstore.validate(r.doc) v
+WHERE v.severity = 'error'
+ORDER BY n, v.path COLLATE "C", v.code COLLATE "C";

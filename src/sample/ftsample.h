@@ -22,6 +22,10 @@
 #define FT_LAYOUT_VERSION	1
 /* Set in the version byte when the body is zstd-compressed (layout.c). */
 #define FT_LAYOUT_ZSTD		0x80
+/* Set in the version byte when a facet block follows the header (layout.c). */
+#define FT_LAYOUT_FACETS	0x40
+/* The bits of the version byte that are the version proper. */
+#define FT_LAYOUT_VERSION_MASK	0x3F
 
 typedef enum FtRole
 {
@@ -153,6 +157,40 @@ typedef struct FtSample
 
 #define FtSampleMessageCount(s) ((s)->nprompt + (s)->nchosen + (s)->nrejected)
 
+/*
+ * The facets of a sample (docs/facets.md), computed by src/facets/facets.c
+ * when the sample is encoded and kept in the clear part of the stored form
+ * (layout.c), so that reading them needs neither decoding nor
+ * decompression.  FT_FACETS_VERSION numbers the rules that compute them:
+ * a stored block of another version is ignored and the facets recomputed
+ * from the body, so a change of the rules must bump it.
+ */
+#define FT_FACETS_VERSION	1	/* 1 to 15: a nibble of the block */
+#define FT_FACETS_LENGTHS	4	/* length buckets */
+#define FT_FACETS_SCRIPTS	9	/* writing systems, "none" included */
+#define FT_FACETS_LANGS		8	/* languages, "und" included */
+
+typedef struct FtFacets
+{
+	uint8		format;			/* FtFormat */
+	uint8		kind;			/* FtKind */
+	uint8		roles;			/* bit (role - 1) per role present */
+	bool		tools;
+	bool		tool_calls;
+	bool		system;
+	uint8		length;			/* < FT_FACETS_LENGTHS */
+	uint8		script;			/* < FT_FACETS_SCRIPTS */
+	uint8		lang;			/* < FT_FACETS_LANGS */
+	int32		turns;
+	int32		nmedia[FT_NUM_MEDIA];
+} FtFacets;
+
+/*
+ * Bytes at the start of a stored value that always hold its clear header
+ * and facet block: what a reader of facets detoasts (a slice).
+ */
+#define FT_HEADER_SLICE		32
+
 /* Upper bounds that keep hostile input from exhausting the server. */
 extern int	ft_max_sample_bytes;
 extern int	ft_max_depth;
@@ -175,6 +213,7 @@ extern struct varlena *ft_encode(const FtSample *sample);
 extern FtSample *ft_decode(const struct varlena *stored);
 extern struct varlena *ft_raw(struct varlena *stored);
 extern uint64 ft_body_hash(const struct varlena *stored);
+extern bool ft_header_facets(const struct varlena *head, FtFacets *facets);
 
 /* output.c: canonical JSON text and renderings */
 extern void ft_write_canonical(StringInfo buf, const FtSample *sample);
@@ -185,6 +224,9 @@ extern void ft_write_json_string(StringInfo buf, const char *p, int len);
 /* ftsample.c: entry points for other modules */
 extern Datum ft_sample_from_text(const char *json, size_t len, FtFormat hint);
 extern FtSample *ft_sample_from_datum(Datum d);
+
+/* facets.c (src/facets): the facets of a decoded sample */
+extern void ft_compute_facets(const FtSample *sample, FtFacets *facets);
 
 /* fingerprint.c (src/dedup) */
 #define FT_FINGERPRINT_LEN 16

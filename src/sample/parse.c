@@ -43,6 +43,7 @@ typedef struct FtParse
 	/* unknown top-level keys, gathered as a jsonb object */
 	JsonbParseState *extra;
 	bool		have_extra;
+	int			meta_format;	/* format named by the "ftstore" key, or 0 */
 } FtParse;
 
 static void parse_openai(FtParse *ps, JsonbContainer *root);
@@ -703,9 +704,10 @@ set_tools(FtParse *ps, JsonbValue *v)
 	{
 		Jsonb	   *jb;
 
-		s->hints |= FT_HINT_TOOLS_AS_STRING;
+		/* an empty string offers nothing, and is read as no tools */
 		if (v->val.string.len == 0)
 			return;
+		s->hints |= FT_HINT_TOOLS_AS_STRING;
 		jb = parse_embedded_json(ps, v->val.string.val, v->val.string.len);
 		if (!JB_ROOT_IS_ARRAY(jb) || JB_ROOT_IS_SCALAR(jb))
 			fail(ps, ERRCODE_INVALID_TEXT_REPRESENTATION,
@@ -788,7 +790,7 @@ parse_meta(FtParse *ps, JsonbValue *v)
 			if (f <= 0)
 				fail(ps, ERRCODE_INVALID_PARAMETER_VALUE,
 					 "unrecognized format \"%s\"", name);
-			s->format = f;
+			ps->meta_format = f;
 		}
 		else if (strcmp(ki.key, "input_offset") == 0)
 		{
@@ -1405,6 +1407,83 @@ parse_text(FtParse *ps, JsonbContainer *root)
 	parse_top_keys(ps, root, keys);
 }
 
+/*
+ * The "ftstore" key of canonical output says what its shape cannot; it
+ * must not contradict what the shape does say, or two unequal values would
+ * render alike.  The hints that native keys set are consistent by
+ * construction, so these checks only ever refuse a hand-written key.
+ */
+/* A fault in a hint of the "ftstore" key, reported at its path. */
+#define fail_hint(ps, key, ...) \
+	do { \
+		(void) path_key((ps), FT_META_KEY); \
+		(void) path_key((ps), (key)); \
+		fail((ps), __VA_ARGS__); \
+	} while (0)
+
+static void
+check_hints(FtParse *ps)
+{
+	FtSample   *s = ps->sample;
+
+	if (ps->meta_format != 0)
+	{
+		int			saved = path_key(ps, FT_META_KEY);
+		int			s2 = path_key(ps, "format");
+
+		/* only the canonical shape needs to be told its format */
+		if (s->format != (s->kind == FT_KIND_TEXT ? FT_FORMAT_TEXT : FT_FORMAT_OPENAI))
+			fail(ps, ERRCODE_INVALID_PARAMETER_VALUE,
+				 "a sample in %s keys cannot be said to be in %s format",
+				 ft_format_name(s->format), ft_format_name(ps->meta_format));
+		if ((ps->meta_format == FT_FORMAT_TEXT) != (s->kind == FT_KIND_TEXT))
+			fail(ps, ERRCODE_INVALID_PARAMETER_VALUE,
+				 "only a raw text document is in text format");
+		s->format = ps->meta_format;
+		path_pop(ps, s2);
+		path_pop(ps, saved);
+	}
+
+	if ((s->hints & FT_HINT_TOOLS_AS_STRING) && !(s->flags & FT_SAMPLE_HAS_TOOLS))
+		fail_hint(ps, "tools_as_string", ERRCODE_INVALID_PARAMETER_VALUE,
+			 "tools_as_string is set on a sample without tools");
+	if ((s->hints & FT_HINT_KTO_TAG) && !(s->flags & FT_SAMPLE_HAS_LABEL))
+		fail_hint(ps, "kto_tag", ERRCODE_INVALID_PARAMETER_VALUE,
+			 "kto_tag is set on a sample without a label");
+	if ((s->hints & FT_HINT_SYSTEM_FIELD) &&
+		(ps->nmessages == 0 || ps->messages[0].role != FT_ROLE_SYSTEM))
+		fail_hint(ps, "system_field", ERRCODE_INVALID_PARAMETER_VALUE,
+			 "system_field is set on a sample without a leading system message");
+	if ((s->hints & (FT_HINT_INSTANCES | FT_HINT_RESPONSE_KEY)) &&
+		s->format != FT_FORMAT_ALPACA)
+		fail_hint(ps, (s->hints & FT_HINT_INSTANCES) ? "instances" : "response_key",
+			 ERRCODE_INVALID_PARAMETER_VALUE,
+			 "instances and response_key are Alpaca spellings, and the sample is in %s format",
+			 ft_format_name(s->format));
+	if (s->input_offset > 0)
+	{
+		/* input_offset: where the input starts in the last user turn */
+		FtMessage  *last = NULL;
+		int			pos = s->input_offset - 1;
+
+		for (int i = Min(ps->nmessages, s->nprompt) - 1; i >= 0; i--)
+			if (ps->messages[i].role == FT_ROLE_USER)
+			{
+				last = &ps->messages[i];
+				break;
+			}
+		if (s->format != FT_FORMAT_ALPACA)
+			fail_hint(ps, "input_offset", ERRCODE_INVALID_PARAMETER_VALUE,
+				 "input_offset is an Alpaca hint, and the sample is in %s format",
+				 ft_format_name(s->format));
+		if (last == NULL || (last->flags & (FT_MSG_CONTENT_NULL | FT_MSG_CONTENT_PARTS)) ||
+			pos < 1 || pos > last->content.len ||
+			last->content.p[pos - 1] != '\n')
+			fail_hint(ps, "input_offset", ERRCODE_INVALID_PARAMETER_VALUE,
+				 "input_offset does not follow a line break in the last user turn");
+	}
+}
+
 /* Which format an object is in, by the keys it has. */
 static FtFormat
 detect_format(JsonbContainer *root, bool *preference)
@@ -1482,22 +1561,7 @@ ft_parse_jsonb(Jsonb *jb, FtFormat hint)
 	if (s->kind == FT_KIND_KTO && s->nchosen + s->nrejected > 0)
 		fail(&ps, ERRCODE_INVALID_TEXT_REPRESENTATION,
 			 "a sample cannot be both a preference pair and KTO");
-	if (s->input_offset > 0 && s->nprompt > 0)
-	{
-		/* input_offset refers to the last user turn of the prompt */
-		FtMessage  *last = NULL;
-
-		for (int i = ps.nmessages - 1; i >= 0; i--)
-			if (ps.messages[i].role == FT_ROLE_USER && i < s->nprompt)
-			{
-				last = &ps.messages[i];
-				break;
-			}
-		if (last == NULL || (last->flags & (FT_MSG_CONTENT_NULL | FT_MSG_CONTENT_PARTS)) ||
-			s->input_offset - 1 > last->content.len)
-			fail(&ps, ERRCODE_INVALID_PARAMETER_VALUE,
-				 "input_offset is outside the last user turn");
-	}
+	check_hints(&ps);
 
 	s->messages = ps.messages;
 	s->extra = extra_finish(&ps.extra, ps.have_extra);

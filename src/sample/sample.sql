@@ -1,5 +1,20 @@
 \echo Use "CREATE EXTENSION ftstore" to load this file. \quit
 
+-- Fine-tuning data is Unicode.  Fingerprints (NFC), writing-system facets
+-- and character counts are defined on Unicode code points, and in another
+-- server encoding the same sample would get other answers, so ftstore
+-- lives only in UTF-8 databases.
+DO $$
+BEGIN
+	IF pg_catalog.getdatabaseencoding() OPERATOR(pg_catalog.<>) 'UTF8' THEN
+		RAISE EXCEPTION 'ftstore requires a UTF8 database, not %',
+			pg_catalog.getdatabaseencoding()
+			USING ERRCODE = 'feature_not_supported',
+				  HINT = 'Create the database with ENCODING ''UTF8''.';
+	END IF;
+END
+$$;
+
 -- The dataset-sample type.  Input takes one sample as JSON in any of the
 -- formats ftstore reads; output is canonical JSON in OpenAI chat shape.
 

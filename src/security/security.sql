@@ -456,16 +456,43 @@ CREATE TRIGGER dataset_grants_audit AFTER INSERT OR UPDATE OR DELETE
 -- caller's own claim, so the function that writes it takes no actor.
 CREATE FUNCTION ftstore.log_export(dataset text, format text, lines bigint)
 RETURNS void
-LANGUAGE sql SECURITY DEFINER
+LANGUAGE plpgsql STRICT SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
-INSERT INTO ftstore.audit_log (actor, action, dataset_id, dataset, detail)
-SELECT ftstore.current_actor(), 'export',
-	   (SELECT d.id FROM ftstore.datasets d
-		WHERE d.name OPERATOR(pg_catalog.=) log_export.dataset),
-	   log_export.dataset,
-	   pg_catalog.jsonb_build_object('format', log_export.format,
-									 'lines', log_export.lines)
+DECLARE
+	actor	name := ftstore.current_actor();
+	ds		ftstore.datasets;
+BEGIN
+	-- The log is evidence: nobody may write an export of a dataset they
+	-- cannot read, nor a count that no export could have.  Running as the
+	-- owner, the checks name the actor explicitly.
+	SELECT * INTO ds FROM ftstore.datasets d
+	WHERE d.name OPERATOR(pg_catalog.=) log_export.dataset;
+	IF ds.id IS NULL
+		OR NOT (EXISTS (SELECT 1 FROM pg_catalog.pg_roles r
+						WHERE r.rolname OPERATOR(pg_catalog.=) actor AND r.rolsuper)
+				OR (EXISTS (SELECT 1 FROM ftstore.dataset_grants g
+							WHERE g.dataset_id OPERATOR(pg_catalog.=) ds.id
+							  AND g.privilege OPERATOR(pg_catalog.=) ANY ('{read,write,admin}'::text[])
+							  AND pg_catalog.pg_has_role(actor, g.role, 'USAGE'))
+					AND (NOT ds.restricted
+						 OR EXISTS (SELECT 1 FROM ftstore.dataset_grants g
+									WHERE g.dataset_id OPERATOR(pg_catalog.=) ds.id
+									  AND g.privilege OPERATOR(pg_catalog.=) 'clearance'
+									  AND pg_catalog.pg_has_role(actor, g.role, 'USAGE')))))
+	THEN
+		RAISE EXCEPTION 'permission denied to read dataset "%"', log_export.dataset
+			USING ERRCODE = 'insufficient_privilege';
+	END IF;
+	IF log_export.lines OPERATOR(pg_catalog.<) 0 THEN
+		RAISE EXCEPTION 'an export cannot have written % lines', log_export.lines
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	INSERT INTO ftstore.audit_log (actor, action, dataset_id, dataset, detail)
+	VALUES (actor, 'export', ds.id, ds.name,
+			pg_catalog.jsonb_build_object('format', log_export.format,
+										  'lines', log_export.lines));
+END;
 $$;
 REVOKE EXECUTE ON FUNCTION ftstore.log_export(text, text, bigint) FROM PUBLIC;
 

@@ -23,6 +23,9 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
+#include "utils/resowner.h"
+
 #include "common/hashfn.h"
 #include "common/jsonapi.h"
 #include "funcapi.h"
@@ -128,6 +131,7 @@ typedef struct VState
 	StringInfoData path;
 	int64		nturns;
 	int			media[FT_NUM_MEDIA];	/* placeholders seen */
+	int64		nerrors;		/* error rows reported */
 } VState;
 
 static const char *const media_keys[FT_NUM_MEDIA] = {
@@ -175,6 +179,8 @@ report(VState *st, Severity sev, const char *code, const char *fmt,...)
 			break;
 		enlargeStringInfo(&msg, needed);
 	}
+	if (sev == SEV_ERROR)
+		st->nerrors++;
 	values[0] = CStringGetTextDatum(sev == SEV_ERROR ? "error" : "warning");
 	values[1] = CStringGetTextDatum(code);
 	values[2] = CStringGetTextDatum(st->path.data);
@@ -2081,6 +2087,57 @@ validate_record(VState *st, Jsonb *jb, int max_tokens)
  * SQL: ftstore.validate(doc jsonb, max_tokens integer DEFAULT 16385)
  * RETURNS TABLE (severity text, code text, path text, message text)
  */
+/*
+ * An error row means that the type refuses the record, so the type is
+ * asked too: when the rules above found no error but the type's parser
+ * refuses the record (a rule of its own, such as a hint of the "ftstore"
+ * key that contradicts the sample), that refusal becomes the error row,
+ * with the parser's field path.  The parse runs in a subtransaction, so
+ * that its error can be caught; that is why validate() is not parallel
+ * safe.
+ */
+static void
+check_type_accepts(VState *st, Jsonb *jb)
+{
+	MemoryContext oldcxt = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
+	ErrorData  *volatile edata = NULL;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(oldcxt);
+	PG_TRY();
+	{
+		(void) ft_encode(ft_parse_jsonb(jb, FT_FORMAT_AUTO));
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(oldcxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
+	}
+	PG_END_TRY();
+
+	if (edata != NULL)
+	{
+		const char *msg = edata->message ? edata->message : "refused";
+
+		/* the parser's messages all open so; the row needs no prefix */
+		if (strncmp(msg, "invalid sample: ", 16) == 0)
+			msg += 16;
+		resetStringInfo(&st->path);
+		if (edata->column_name && strcmp(edata->column_name, "$") != 0)
+			appendStringInfoString(&st->path, edata->column_name);
+		report(st, SEV_ERROR, "invalid_sample", "%s", msg);
+		FreeErrorData(edata);
+	}
+}
+
 Datum
 ftstore_validate(PG_FUNCTION_ARGS)
 {
@@ -2107,6 +2164,8 @@ ftstore_validate(PG_FUNCTION_ARGS)
 	initStringInfo(&st.path);
 
 	validate_record(&st, jb, max_tokens);
+	if (st.nerrors == 0)
+		check_type_accepts(&st, jb);
 
 	MemoryContextDelete(st.scratch);
 	return (Datum) 0;

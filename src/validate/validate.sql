@@ -13,7 +13,7 @@ COMMENT ON FUNCTION ftstore.estimate_tokens(text) IS
 CREATE FUNCTION ftstore.validate(doc jsonb, max_tokens integer DEFAULT 16385)
 RETURNS TABLE (severity text, code text, path text, message text)
 AS 'MODULE_PATHNAME', 'ftstore_validate'
-LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE
+LANGUAGE C IMMUTABLE STRICT PARALLEL UNSAFE
 ROWS 2;
 
 COMMENT ON FUNCTION ftstore.validate(jsonb, integer) IS
