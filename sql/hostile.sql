@@ -321,3 +321,14 @@ SELECT n, pg_temp.s(j) AS result FROM (VALUES
 ) AS v (n, j) ORDER BY n;
 
 DROP TABLE bases, cases, sweep, t;
+
+-- Only UTF8 databases: elsewhere fingerprints and facets would differ.
+\set regress_db :DBNAME
+CREATE DATABASE regress_ftstore_latin1 ENCODING 'LATIN1' TEMPLATE template0
+	LC_COLLATE 'C' LC_CTYPE 'C';
+\c regress_ftstore_latin1
+\set VERBOSITY terse
+CREATE EXTENSION ftstore;
+\set VERBOSITY default
+\c :regress_db
+DROP DATABASE regress_ftstore_latin1;

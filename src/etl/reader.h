@@ -28,7 +28,10 @@ typedef enum FtRecordStatus
 	FT_RECORD_TRUNCATED,		/* the input ended inside an array element */
 	FT_RECORD_UNCLOSED,			/* no bytes: the input ended before the
 								 * array's closing bracket */
-	FT_RECORD_TRAILING			/* text after the array's closing bracket */
+	FT_RECORD_TRAILING,			/* text after the array's closing bracket */
+	FT_RECORD_EMPTY,			/* no bytes: a comma where an array element
+								 * should be (",,", "[,") */
+	FT_RECORD_TRAILING_COMMA	/* no bytes: a comma before the array's "]" */
 } FtRecordStatus;
 
 typedef struct FtRecord
