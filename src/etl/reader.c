@@ -9,7 +9,15 @@
  * BOM): '[' starts a JSON array, whose top-level elements are the
  * records; anything else is JSONL, one record per non-blank line.  Array
  * elements are found by tracking depth, strings and escapes, never by
- * parsing, so a malformed element costs one record and not the file.
+ * parsing, so a malformed element costs one record and not the file.  A
+ * comma with no element before it (",,", "[,", ",]") is a record of its
+ * own, rejected, as JSON has no empty elements.
+ *
+ * A line ends at "\n", "\r\n" or a lone "\r" (old Mac OS files): a raw
+ * carriage return cannot occur inside a JSON string, so outside one it
+ * can only be white space, and a file whose lines all end in "\r" would
+ * otherwise be one huge record.  The line end is never part of a record,
+ * so it does not count against ftstore.max_sample_bytes.
  *
  * A record longer than ftstore.max_sample_bytes is not buffered: its first
  * kilobyte is kept for the reject row and the rest skipped.  So the memory
@@ -19,7 +27,11 @@
  * Corrupt or truncated compressed data is an error for the whole input:
  * unlike a cut JSON file, a compressed stream carries the proof that it is
  * incomplete, and importing what came before the damage would quietly
- * lose records.
+ * lose records.  The error is invalid_binary_representation (22P03), the
+ * user's data being wrong, and never data_corrupted (XX001), which
+ * monitoring takes for damage to the database itself.
+ *
+ * Only regular files are read: a device or a pipe may never end.
  *
  *-------------------------------------------------------------------------
  */
@@ -80,6 +92,7 @@ struct FtReader
 	size_t		raw_len;
 	size_t		raw_pos;
 	bool		raw_eof;		/* nothing left after raw[raw_len] */
+	uint64		raw_offset;		/* input bytes read before raw[0] */
 
 	/* decompression */
 	FtCompression compression;
@@ -101,6 +114,7 @@ struct FtReader
 	int			bom_seen;
 	bool		is_array;
 	int64		line;
+	bool		after_cr;		/* the last byte scanned was a '\r' */
 	int64		ordinal;
 	size_t		cap;			/* ft_max_sample_bytes, read once */
 	StringInfoData rec;
@@ -111,6 +125,8 @@ struct FtReader
 	bool		in_string;
 	bool		escape;
 	bool		elem_container; /* element began with '{' or '[' */
+	bool		after_comma;	/* array: a ',' ended the last element */
+	int64		comma_line;		/* the line that ',' is on */
 };
 
 static const unsigned char utf8_bom[3] = {0xEF, 0xBB, 0xBF};
@@ -204,6 +220,7 @@ raw_fill(FtReader *r)
 		ereport(ERROR,
 				(errcode_for_file_access(),
 				 errmsg("could not read file \"%s\": %m", r->name)));
+	r->raw_offset += r->raw_len;
 	r->raw = r->raw_buf;
 	r->raw_len = n;
 	r->raw_pos = 0;
@@ -215,22 +232,30 @@ raw_fill(FtReader *r)
 	return true;
 }
 
+/*
+ * Bad compressed input.  offset is how many bytes of it the decompressor
+ * had taken when it gave up, so the damage is at or before that byte.
+ */
 static void
-decompress_error(FtReader *r, const char *what, const char *why)
+decompress_error(FtReader *r, const char *what, const char *why,
+				 uint64 offset)
 {
 	ereport(ERROR,
-			(errcode(ERRCODE_DATA_CORRUPTED),
+			(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
 			 errmsg("could not decompress %s data in \"%s\": %s",
-					what, r->name, why)));
+					what, r->name, why),
+			 errdetail("The compressed input is invalid at or before byte " UINT64_FORMAT "; nothing from it was kept.",
+					   offset)));
 }
 
 static void
 truncated_error(FtReader *r, const char *what)
 {
 	ereport(ERROR,
-			(errcode(ERRCODE_DATA_CORRUPTED),
+			(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
 			 errmsg("%s data in \"%s\" ends unexpectedly", what, r->name),
-			 errdetail("The compressed input is truncated; nothing from it was kept.")));
+			 errdetail("The compressed input ends after " UINT64_FORMAT " bytes, inside a compressed stream: it is truncated, and nothing from it was kept.",
+					   r->raw_offset + r->raw_len)));
 }
 
 static bool
@@ -254,7 +279,8 @@ gzip_chunk(FtReader *r)
 				return false;
 			/* another member follows, as gzip itself allows */
 			if (inflateReset(&r->zs) != Z_OK)
-				decompress_error(r, "gzip", "could not reset the stream");
+				decompress_error(r, "gzip", "could not reset the stream",
+								 r->raw_offset + r->raw_pos - r->zs.avail_in);
 			r->gz_member_done = false;
 		}
 
@@ -276,7 +302,8 @@ gzip_chunk(FtReader *r)
 					 errmsg("out of memory")));
 		else if (ret != Z_OK)
 			decompress_error(r, "gzip",
-							 r->zs.msg ? r->zs.msg : "invalid data");
+							 r->zs.msg ? r->zs.msg : "invalid data",
+							 r->raw_offset + r->raw_pos - r->zs.avail_in);
 
 		if (produced > 0)
 		{
@@ -308,7 +335,8 @@ zstd_chunk(FtReader *r)
 		out.pos = 0;
 		ret = ZSTD_decompressStream(r->zds, &out, &in);
 		if (ZSTD_isError(ret))
-			decompress_error(r, "zstd", ZSTD_getErrorName(ret));
+			decompress_error(r, "zstd", ZSTD_getErrorName(ret),
+							 r->raw_offset + in.pos);
 		r->raw_pos = in.pos;
 		r->zstd_hint = ret;
 
@@ -387,13 +415,35 @@ reader_start(FtReader *r)
 		r->compression = FT_COMPRESSION_NONE;
 }
 
+static void
+not_regular_file(const char *path, mode_t mode)
+{
+	if (S_ISDIR(mode))
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" is a directory", path)));
+	ereport(ERROR,
+			(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+			 errmsg("\"%s\" is not a regular file", path),
+			 errdetail("Only regular files can be read: a device, pipe or socket might never end.")));
+}
+
 FtReader *
 ft_reader_open_file(const char *path)
 {
 	FtReader   *r = reader_create(path);
 	struct stat st;
 
-	r->fd = BasicOpenFile(path, O_RDONLY | PG_BINARY);
+	/*
+	 * Opening a device or a pipe can block or have effects of its own, so
+	 * the path is looked at first; the descriptor is looked at again after
+	 * opening, in case the path changed in between.  O_NONBLOCK keeps the
+	 * open of a pipe without a writer from hanging, and has no effect on
+	 * reading a regular file.
+	 */
+	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
+		not_regular_file(path, st.st_mode);
+	r->fd = BasicOpenFile(path, O_RDONLY | O_NONBLOCK | PG_BINARY);
 	if (r->fd < 0)
 		ereport(ERROR,
 				(errcode_for_file_access(),
@@ -402,15 +452,13 @@ ft_reader_open_file(const char *path)
 		ereport(ERROR,
 				(errcode_for_file_access(),
 				 errmsg("could not stat file \"%s\": %m", path)));
-	if (S_ISDIR(st.st_mode))
-		ereport(ERROR,
-				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("\"%s\" is a directory", path)));
+	if (!S_ISREG(st.st_mode))
+		not_regular_file(path, st.st_mode);
 
 	r->raw_buf = MemoryContextAlloc(r->cxt, FT_RAW_CHUNK);
 	r->raw = r->raw_buf;
 
-	/* the magic bytes may come in more than one read from a pipe */
+	/* a read may return fewer bytes than the magic numbers need */
 	while (r->raw_len < 4 && !r->raw_eof)
 	{
 		ssize_t		n = read(r->fd, r->raw_buf + r->raw_len,
@@ -468,6 +516,29 @@ const char *
 ft_reader_container(const FtReader *reader)
 {
 	return reader->is_array ? "json array" : "jsonl";
+}
+
+/*
+ * Counts the line ends among scanned bytes: "\n", "\r\n" and a lone "\r"
+ * are one each.  Every byte scanned outside a JSONL record goes through
+ * here, so that after_cr always says what the previous byte was.
+ */
+static inline void
+count_line(FtReader *r, char c)
+{
+	if (c == '\n')
+	{
+		if (!r->after_cr)
+			r->line++;
+		r->after_cr = false;
+	}
+	else if (c == '\r')
+	{
+		r->line++;
+		r->after_cr = true;
+	}
+	else
+		r->after_cr = false;
 }
 
 /* Starts a record whose first byte is on the current line. */
@@ -569,7 +640,23 @@ elem_begin(FtReader *r, char c)
 	r->depth = 0;
 	r->in_string = false;
 	r->escape = false;
+	r->after_comma = false;
 	r->state = S_ARRAY_ELEM;
+}
+
+/*
+ * Hands a comma that stands where no element is as a record of its own:
+ * on_line is the line the comma is on.
+ */
+static void
+stray_comma(FtReader *r, FtRecord *out, FtRecordStatus status,
+			int64 on_line)
+{
+	rec_begin(r);
+	r->rec_line = on_line;
+	rec_append(r, ",", 1);
+	rec_emit(r, out, status);
+	r->after_comma = false;
 }
 
 /*
@@ -612,8 +699,7 @@ scan(FtReader *r, FtRecord *out)
 			case S_LINE_START:
 				if (IS_JSON_SPACE(c))
 				{
-					if (c == '\n')
-						r->line++;
+					count_line(r, c);
 					i++;
 				}
 				else if (c == '[' && r->state == S_START)
@@ -632,17 +718,21 @@ scan(FtReader *r, FtRecord *out)
 			case S_LINE:
 				{
 					const char *nl = memchr(p + i, '\n', n - i);
+					const char *cr = memchr(p + i, '\r',
+											(nl ? nl : p + n) - (p + i));
+					const char *eol = cr ? cr : nl;
 
-					if (nl == NULL)
+					r->after_cr = false;
+					if (eol == NULL)
 					{
 						rec_append(r, p + i, n - i);
 						i = n;
 						break;
 					}
-					rec_append(r, p + i, nl - (p + i));
-					i = nl - p + 1;
+					rec_append(r, p + i, eol - (p + i));
+					i = eol - p + 1;
 					rec_emit(r, out, FT_RECORD_OK);
-					r->line++;
+					count_line(r, *eol);
 					r->state = S_LINE_START;
 					r->chunk_pos = i;
 					return true;
@@ -652,23 +742,42 @@ scan(FtReader *r, FtRecord *out)
 			case S_ARRAY_AFTER:
 				if (IS_JSON_SPACE(c))
 				{
-					if (c == '\n')
-						r->line++;
+					count_line(r, c);
+					i++;
+				}
+				else if (c == ',' && r->state == S_ARRAY_AFTER)
+				{
+					r->state = S_ARRAY_EXPECT;
+					r->after_comma = true;
+					r->comma_line = r->line;
 					i++;
 				}
 				else if (c == ',')
 				{
-					/* a doubled comma loses nothing; let it pass */
-					r->state = S_ARRAY_EXPECT;
-					i++;
+					/* "[," or ",,": the comma stands where an element is due */
+					stray_comma(r, out, FT_RECORD_EMPTY, r->line);
+					r->after_cr = false;
+					r->chunk_pos = i + 1;
+					return true;
 				}
 				else if (c == ']')
 				{
 					r->state = S_ARRAY_END;
+					r->after_cr = false;
 					i++;
+					if (r->after_comma)
+					{
+						stray_comma(r, out, FT_RECORD_TRAILING_COMMA,
+									r->comma_line);
+						r->chunk_pos = i;
+						return true;
+					}
 				}
 				else
+				{
+					r->after_cr = false;
 					elem_begin(r, c);
+				}
 				break;
 
 			case S_ARRAY_ELEM:
@@ -678,8 +787,7 @@ scan(FtReader *r, FtRecord *out)
 					for (; i < n; i++)
 					{
 						c = p[i];
-						if (c == '\n')
-							r->line++;
+						count_line(r, c);
 						if (r->in_string)
 						{
 							if (r->escape)
@@ -722,6 +830,8 @@ scan(FtReader *r, FtRecord *out)
 							rec_append(r, p + start, i - start);
 							rec_emit(r, out, FT_RECORD_OK);
 							r->state = S_ARRAY_EXPECT;
+							r->after_comma = true;
+							r->comma_line = r->line;
 							r->chunk_pos = i + 1;
 							return true;
 						}
@@ -733,12 +843,12 @@ scan(FtReader *r, FtRecord *out)
 			case S_ARRAY_END:
 				if (IS_JSON_SPACE(c))
 				{
-					if (c == '\n')
-						r->line++;
+					count_line(r, c);
 					i++;
 				}
 				else
 				{
+					r->after_cr = false;
 					rec_begin(r);
 					r->state = S_TRAILING;
 				}
@@ -749,8 +859,7 @@ scan(FtReader *r, FtRecord *out)
 					size_t		j;
 
 					for (j = i; j < n; j++)
-						if (p[j] == '\n')
-							r->line++;
+						count_line(r, p[j]);
 					rec_append(r, p + i, n - i);
 					i = n;
 					break;
@@ -858,6 +967,18 @@ ft_record_check(const FtRecord *rec)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
 					 errmsg("unexpected text after the end of the JSON array")));
+			break;
+		case FT_RECORD_EMPTY:
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+					 errmsg("empty element in JSON array"),
+					 errdetail("A comma stands where an array element should be; JSON has no empty elements.")));
+			break;
+		case FT_RECORD_TRAILING_COMMA:
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+					 errmsg("trailing comma in JSON array"),
+					 errdetail("A comma comes just before the array's closing \"]\"; no record was lost.")));
 			break;
 	}
 }

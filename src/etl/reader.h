@@ -29,9 +29,10 @@ typedef enum FtRecordStatus
 	FT_RECORD_UNCLOSED,			/* no bytes: the input ended before the
 								 * array's closing bracket */
 	FT_RECORD_TRAILING,			/* text after the array's closing bracket */
-	FT_RECORD_EMPTY,			/* no bytes: a comma where an array element
-								 * should be (",,", "[,") */
-	FT_RECORD_TRAILING_COMMA	/* no bytes: a comma before the array's "]" */
+	FT_RECORD_EMPTY,			/* a comma where an array element should be
+								 * (",," or "[,"); data is the comma */
+	FT_RECORD_TRAILING_COMMA	/* a comma just before the array's "]"; data
+								 * is the comma */
 } FtRecordStatus;
 
 typedef struct FtRecord

@@ -417,6 +417,46 @@ sub rejects
 	server_up('an unclosed array and garbage');
 }
 
+# Empty and trailing elements: "[," and ",," stand where an element is
+# due and a comma before "]" ends nothing; each such comma is a reject of
+# its own, on its own line, and every element lands.
+{
+	my $f = "$tmp/commas.json";
+	spew($f, "[,\n" . $pp->encode($alpaca[0]) . ",\n,\n"
+		  . $pp->encode($alpaca[1]) . ",\n]\n");
+	is_deeply(import_file('hostile', $f), [ 2, 3 ],
+		'stray commas: both elements land, three commas are rejected');
+	is_deeply([ map { @$_[ 0, 1, 2, 4 ] } @{ rejects('hostile', $f) } ],
+		[ 1, 1, '22P02', ',', 3, 3, '22P02', ',', 5, 4, '22P02', ',' ],
+		'stray commas: records 1, 3 and 5, on lines 1, 3 and 4');
+	server_up('stray commas');
+}
+
+# Line ends: "\r\n" and a lone "\r" (old Mac OS) end a JSONL line as
+# "\n" does, so the records split and their lines count as an editor shows.
+{
+	my $f = "$tmp/line_ends.jsonl";
+	spew($f, "$c4[0]\r$c4[1]\r\r$c4[2]\r\n{\"text\": \r\n$c4[3]\n");
+	is_deeply(import_file('hostile', $f), [ 4, 1 ],
+		'line ends: four records land, the one cut by "\r\n" is rejected');
+	is_deeply([ map { @$_[ 0, 1 ] } @{ rejects('hostile', $f) } ], [ 4, 5 ],
+		'line ends: record 4 is on line 5');
+	is(q1("SELECT string_agg(line::text, ',' ORDER BY record) FROM ftstore.samples "
+		  . "WHERE dataset_id = ftstore.dataset_id('hostile') AND source = " . lit($f)),
+		'1,2,4,6', 'line ends: the records are on lines 1, 2, 4 and 6');
+	server_up('line ends');
+}
+
+# A FIFO is not a file: refused before it is opened, so nothing hangs.
+{
+	my $f = "$tmp/fifo.jsonl";
+	system('mkfifo', $f) == 0 or die "mkfifo: $!";
+	($rc, $stdout, $stderr) = $node->psql('postgres',
+		"\\set VERBOSITY verbose\nSELECT * FROM ftstore.import_file('hostile', " . lit($f) . ')');
+	like($stderr, qr/ERROR:  42809: "\Q$f\E" is not a regular file/,
+		'a FIFO is refused as wrong_object_type');
+}
+
 # Invalid UTF-8: a lone 0xFF (line 2), a UTF-16 surrogate encoded in
 # UTF-8 (line 4) and a NUL byte (line 5) among good lines 1, 3 and 6.
 {
@@ -478,7 +518,7 @@ sub rejects
 	spew($f, substr($full, 0, int(length($full) / 2)));
 	($rc, $stdout, $stderr) = $node->psql('postgres',
 		"\\set VERBOSITY verbose\nSELECT * FROM ftstore.import_file('hostile', " . lit($f) . ')');
-	like($stderr, qr/ERROR:  XX001: gzip data in .* ends unexpectedly/,
+	like($stderr, qr/ERROR:  22P03: gzip data in .* ends unexpectedly/,
 		'a truncated gzip file is an error');
 	is(count_rows('samples', 'hostile', $f), '0', 'and none of it lands');
 
@@ -488,7 +528,7 @@ sub rejects
 	spew($f, $full);
 	($rc, $stdout, $stderr) = $node->psql('postgres',
 		"\\set VERBOSITY verbose\nSELECT * FROM ftstore.import_file('hostile', " . lit($f) . ')');
-	like($stderr, qr/ERROR:  XX001: could not decompress zstd data/,
+	like($stderr, qr/ERROR:  22P03: could not decompress zstd data/,
 		'a corrupted zstd file is an error');
 	server_up('corrupt compressed files');
 }
@@ -514,9 +554,9 @@ like($stderr, qr/permission denied for function read_records/,
 		my ($n) = @_;
 		return "DO \$\$ BEGIN FOR i IN 1..$n LOOP\n"
 		  . "  BEGIN PERFORM * FROM ftstore.import_file('leak', $cut);\n"
-		  . "  EXCEPTION WHEN data_corrupted THEN NULL; END;\n"
+		  . "  EXCEPTION WHEN invalid_binary_representation THEN NULL; END;\n"
 		  . "  BEGIN PERFORM * FROM ftstore.import_file('leak', $flipped);\n"
-		  . "  EXCEPTION WHEN data_corrupted THEN NULL; END;\n"
+		  . "  EXCEPTION WHEN invalid_binary_representation THEN NULL; END;\n"
 		  . "END LOOP; END \$\$;\n";
 	};
 	my $out = q1($fail->(1)
