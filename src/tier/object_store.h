@@ -1,0 +1,81 @@
+/*-------------------------------------------------------------------------
+ *
+ * object_store.h
+ *	  What an object store of the cold tier offers the tier code: put, get,
+ *	  head, delete and list of whole objects by key.
+ *
+ * Two stores implement it: a local directory (file_store.c, the default)
+ * and an S3-compatible service over libcurl (s3.c).  The tier code
+ * (offload, fetch, collector) sees only this interface, so it never knows
+ * which store it talks to.
+ *
+ * Keys are relative paths of [A-Za-z0-9/._-] only: the tier names objects
+ * after hex digests, so no key ever needs escaping, in a path or in a URL.
+ *
+ * Every operation reports failure by ereport(ERROR) with an ERRCODE and
+ * what failed (the key; for S3 the HTTP status and S3's error code), so a
+ * caller never sees a half-done operation as success.  A missing object is
+ * not an error for get, head and delete: they say so instead.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef FT_OBJECT_STORE_H
+#define FT_OBJECT_STORE_H
+
+#include "postgres.h"
+
+#include "datatype/timestamp.h"
+#include "lib/stringinfo.h"
+
+typedef struct FtObjectStore FtObjectStore;
+
+/* Called by list for each object under the prefix. */
+typedef void (*FtObjectListCallback) (const char *key, uint64 size,
+									  TimestampTz modified, void *arg);
+
+typedef struct FtObjectStoreOps
+{
+	/* Stores len bytes under key, replacing any object of that key. */
+	void		(*put) (FtObjectStore *store, const char *key,
+						const char *data, size_t len);
+
+	/* Appends the object's bytes to out; false when there is none. */
+	bool		(*get) (FtObjectStore *store, const char *key, StringInfo out);
+
+	/* Whether the object exists, and its size in *size if so. */
+	bool		(*head) (FtObjectStore *store, const char *key, uint64 *size);
+
+	/* Removes the object; false when there was none. */
+	bool		(*remove) (FtObjectStore *store, const char *key);
+
+	/* Calls cb for every object whose key starts with prefix. */
+	void		(*list) (FtObjectStore *store, const char *prefix,
+						 FtObjectListCallback cb, void *arg);
+
+	/* Releases what the store holds (handles, connections). */
+	void		(*close) (FtObjectStore *store);
+} FtObjectStoreOps;
+
+struct FtObjectStore
+{
+	const FtObjectStoreOps *ops;
+	char	   *url;			/* as configured, without credentials */
+	void	   *state;			/* the implementation's own */
+};
+
+/*
+ * Opens the store a URL names: "file:///absolute/dir" (file_store.c) or
+ * "s3://bucket/optional/prefix" (s3.c, configured by the ftstore.s3_*
+ * settings).  The store lives in the given memory context.
+ */
+extern FtObjectStore *ft_object_store_open(const char *url,
+										   MemoryContext cxt);
+
+extern FtObjectStore *ft_file_store_open(const char *url, MemoryContext cxt);
+extern FtObjectStore *ft_s3_store_open(const char *url, MemoryContext cxt);
+
+/* Settings of each store, defined from _PG_init. */
+extern void ft_file_store_define_settings(void);
+extern void ft_s3_define_settings(void);
+
+#endif							/* FT_OBJECT_STORE_H */
