@@ -23,7 +23,10 @@ OBJS = \
 	src/etl/import.o \
 	src/etl/export.o \
 	src/facets/facets.o \
-	src/facets/gin.o
+	src/facets/gin.o \
+	src/tier/object_store.o \
+	src/tier/file_store.o \
+	src/tier/s3.o
 
 SQL_FRAGMENTS = \
 	src/sample/sample.sql \
@@ -34,7 +37,9 @@ SQL_FRAGMENTS = \
 	src/etl/etl.sql \
 	src/store/report.sql \
 	src/facets/facets.sql \
-	src/security/security.sql
+	src/security/security.sql \
+	src/tier/object_store.sql \
+	src/tier/tier.sql
 
 DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql
 EXTRA_CLEAN = $(DATA_built)
@@ -46,7 +51,7 @@ TAP_TESTS = 1
 PROVE_TESTS = test/t/*.pl
 
 PG_CPPFLAGS = -I$(srcdir)/src
-SHLIB_LINK = -lzstd -lz
+SHLIB_LINK = -lzstd -lz -lcurl -lcrypto
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)

@@ -23,6 +23,7 @@ PACKAGES=(
 	libzstd-dev
 	zlib1g-dev
 	libcurl4-openssl-dev
+	libssl-dev
 	libipc-run-perl
 	python3
 	python3-psycopg

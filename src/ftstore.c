@@ -11,6 +11,7 @@
 #include "utils/guc.h"
 
 #include "sample/ftsample.h"
+#include "tier/object_store.h"
 
 PG_MODULE_MAGIC;
 
@@ -46,6 +47,9 @@ _PG_init(void)
 							PGC_SUSET,
 							0,
 							NULL, NULL, NULL);
+
+	ft_file_store_define_settings();
+	ft_s3_define_settings();
 
 	MarkGUCPrefixReserved("ftstore");
 }
