@@ -28,6 +28,8 @@
 #include "mb/pg_wchar.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/memutils.h"
 #include "utils/jsonb.h"
 #include "utils/numeric.h"
 
@@ -119,21 +121,9 @@ static const char *const *const stopwords_by_len[] = {
 
 #define MAX_STOPWORD_LEN 5
 
-/* The facets of one sample, before they are spelled as jsonb. */
-typedef struct Facets
-{
-	int			format;
-	int			kind;
-	uint8		roles;			/* bit (role - 1) per role present */
-	bool		tools;
-	bool		tool_calls;
-	bool		system;
-	int			nmedia[FT_NUM_MEDIA];
-	int			turns;
-	int			length;
-	int			script;
-	int			lang;
-} Facets;
+StaticAssertDecl(NUM_SCRIPTS == FT_FACETS_SCRIPTS && NUM_LANGS == FT_FACETS_LANGS &&
+				 NUM_LENGTHS == FT_FACETS_LENGTHS,
+				 "facets.c and the stored facet block disagree");
 
 /* Counters kept while reading a sample's text. */
 typedef struct TextScan
@@ -240,8 +230,12 @@ scan_text(TextScan *ts, const char *p, int len)
 	end_word(ts);
 }
 
-static void
-compute_facets(const FtSample *s, Facets *f)
+/*
+ * The facets of a decoded sample.  layout.c keeps what this computes in
+ * the stored form, so a change to these rules must bump FT_FACETS_VERSION.
+ */
+void
+ft_compute_facets(const FtSample *s, FtFacets *f)
 {
 	int			n = FtSampleMessageCount(s);
 	int64		tokens = (s->kind == FT_KIND_TEXT) ? 0 : 3;
@@ -249,7 +243,7 @@ compute_facets(const FtSample *s, Facets *f)
 	StringInfoData buf;
 	int			best;
 
-	memset(f, 0, sizeof(Facets));
+	memset(f, 0, sizeof(FtFacets));
 	memset(&ts, 0, sizeof(TextScan));
 	f->format = s->format;
 	f->kind = s->kind;
@@ -340,12 +334,24 @@ compute_facets(const FtSample *s, Facets *f)
 	}
 }
 
+/*
+ * The facets of a stored sample: read from the facet block in its first
+ * bytes, so only a slice is detoasted and nothing is decompressed, or
+ * computed from the whole sample when it was stored without a block of
+ * the current facets version.
+ */
 static void
-facets_of_datum(Datum d, Facets *f)
+facets_of_datum(Datum d, FtFacets *f)
 {
-	FtSample   *s = ft_sample_from_datum(d);
+	struct varlena *head;
 
-	compute_facets(s, f);
+	/* padding too: the memo hashes and compares the struct as bytes */
+	memset(f, 0, sizeof(FtFacets));
+	head = (struct varlena *) PG_DETOAST_DATUM_SLICE(d, 0, FT_HEADER_SLICE);
+	if (!ft_header_facets(head, f))
+		ft_compute_facets(ft_sample_from_datum(d), f);
+	if ((Pointer) head != DatumGetPointer(d))
+		pfree(head);
 }
 
 /* ----------------------------------------------------------------
@@ -396,7 +402,7 @@ push_true(JsonbParseState **st)
 }
 
 static Jsonb *
-facets_jsonb(const Facets *f)
+facets_jsonb(const FtFacets *f)
 {
 	JsonbParseState *st = NULL;
 	JsonbValue *res;
@@ -462,13 +468,87 @@ facets_jsonb(const Facets *f)
 }
 
 /* ftstore.facets(ftsample): the facets as jsonb. */
+/*
+ * Spelled facets, memoised.  Samples share few distinct facet values (some
+ * thousands on the shared corpus, against millions of samples), and the
+ * jsonb and text[] of a value cost several times what reading it from the
+ * stored form does, so each backend keeps those it spelled, keyed by the
+ * whole FtFacets.  The memo is dropped when it reaches MEMO_MAX entries, so
+ * it never holds more than a few megabytes.
+ */
+#define MEMO_MAX	8192
+
+typedef struct MemoEntry
+{
+	FtFacets	key;			/* zero-padded: hashed and compared as bytes */
+	Jsonb	   *jsonb;			/* NULL until first asked for */
+	ArrayType  *array;			/* likewise */
+} MemoEntry;
+
+static HTAB *memo = NULL;
+static MemoryContext memo_cxt = NULL;
+
+static MemoEntry *
+memo_entry(const FtFacets *f)
+{
+	MemoEntry  *e;
+	bool		found;
+
+	if (memo != NULL && hash_get_num_entries(memo) >= MEMO_MAX)
+	{
+		MemoryContextReset(memo_cxt);
+		memo = NULL;
+	}
+	if (memo == NULL)
+	{
+		HASHCTL		ctl;
+
+		if (memo_cxt == NULL)
+			memo_cxt = AllocSetContextCreate(TopMemoryContext,
+											 "ftstore facets memo",
+											 ALLOCSET_DEFAULT_SIZES);
+		ctl.keysize = sizeof(FtFacets);
+		ctl.entrysize = sizeof(MemoEntry);
+		ctl.hcxt = memo_cxt;
+		memo = hash_create("ftstore facets memo", 256, &ctl,
+						   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	e = hash_search(memo, f, HASH_ENTER, &found);
+	if (!found)
+	{
+		e->jsonb = NULL;
+		e->array = NULL;
+	}
+	return e;
+}
+
+/* A copy of p, of size bytes, in the current memory context. */
+static void *
+copy_out(const void *p, Size size)
+{
+	void	   *r = palloc(size);
+
+	memcpy(r, p, size);
+	return r;
+}
+
+/* ftstore.facets(ftsample): the facets as jsonb. */
 Datum
 ftsample_facets(PG_FUNCTION_ARGS)
 {
-	Facets		f;
+	FtFacets	f;
+	MemoEntry  *e;
 
 	facets_of_datum(PG_GETARG_DATUM(0), &f);
-	PG_RETURN_JSONB_P(facets_jsonb(&f));
+	e = memo_entry(&f);
+	if (e->jsonb == NULL)
+	{
+		Jsonb	   *j = facets_jsonb(&f);
+
+		e->jsonb = MemoryContextAlloc(memo_cxt, VARSIZE(j));
+		memcpy(e->jsonb, j, VARSIZE(j));
+	}
+	PG_RETURN_JSONB_P(copy_out(e->jsonb, VARSIZE(e->jsonb)));
 }
 
 static void
@@ -485,14 +565,13 @@ add_pair(ArrayBuildState *astate, const char *key, const char *value)
  * ftstore.facet_array(ftsample): the same facets as 'key=value' strings,
  * one per array element, in the order of the keys in docs/facets.md.
  */
-Datum
-ftsample_facet_array(PG_FUNCTION_ARGS)
+static ArrayType *
+facet_array(const FtFacets *fp)
 {
-	Facets		f;
+	FtFacets	f = *fp;
 	ArrayBuildState *astate;
 	char		num[32];
 
-	facets_of_datum(PG_GETARG_DATUM(0), &f);
 	astate = initArrayResult(TEXTOID, CurrentMemoryContext, false);
 	add_pair(astate, "format", ft_format_name(f.format));
 	add_pair(astate, "kind", ft_kind_name(f.kind));
@@ -521,49 +600,25 @@ ftsample_facet_array(PG_FUNCTION_ARGS)
 	for (int k = 0; k < FT_NUM_MEDIA; k++)
 		if (f.nmedia[k] > 0)
 			add_pair(astate, "media", media_kind_names[k]);
-	PG_RETURN_DATUM(makeArrayResult(astate, CurrentMemoryContext));
+	return DatumGetArrayTypeP(makeArrayResult(astate, CurrentMemoryContext));
 }
 
-/* ----------------------------------------------------------------
- * Operators: jsonb's own, applied to the facets
- * ----------------------------------------------------------------
- */
-
-static Datum
-facets_datum(FunctionCallInfo fcinfo)
+Datum
+ftsample_facet_array(PG_FUNCTION_ARGS)
 {
-	Facets		f;
+	FtFacets	f;
+	MemoEntry  *e;
 
 	facets_of_datum(PG_GETARG_DATUM(0), &f);
-	return JsonbPGetDatum(facets_jsonb(&f));
-}
+	e = memo_entry(&f);
+	if (e->array == NULL)
+	{
+		ArrayType  *a = facet_array(&f);
 
-Datum
-ftsample_facets_contains(PG_FUNCTION_ARGS)
-{
-	return DirectFunctionCall2(jsonb_contains, facets_datum(fcinfo),
-							   PG_GETARG_DATUM(1));
-}
-
-Datum
-ftsample_facets_exists(PG_FUNCTION_ARGS)
-{
-	return DirectFunctionCall2(jsonb_exists, facets_datum(fcinfo),
-							   PG_GETARG_DATUM(1));
-}
-
-Datum
-ftsample_facets_exists_any(PG_FUNCTION_ARGS)
-{
-	return DirectFunctionCall2(jsonb_exists_any, facets_datum(fcinfo),
-							   PG_GETARG_DATUM(1));
-}
-
-Datum
-ftsample_facets_exists_all(PG_FUNCTION_ARGS)
-{
-	return DirectFunctionCall2(jsonb_exists_all, facets_datum(fcinfo),
-							   PG_GETARG_DATUM(1));
+		e->array = MemoryContextAlloc(memo_cxt, VARSIZE(a));
+		memcpy(e->array, a, VARSIZE(a));
+	}
+	PG_RETURN_ARRAYTYPE_P(copy_out(e->array, VARSIZE(e->array)));
 }
 
 /* ----------------------------------------------------------------
@@ -635,7 +690,7 @@ struct FtFacetQuery
 
 
 static uint64
-signature_of(const Facets *f)
+signature_of(const FtFacets *f)
 {
 	uint64		sig = SIG_ALWAYS;
 
@@ -674,7 +729,7 @@ media_entry(int kind, int64 count)
 int
 ft_facets_entries(Datum sample, Datum *entries)
 {
-	Facets		f;
+	FtFacets		f;
 	int			n = 0;
 
 	facets_of_datum(sample, &f);
@@ -1053,4 +1108,112 @@ ft_facets_query(int strategy, Datum query, Datum *entries, int *nentries,
 	*partial = true;
 	*nentries = n;
 	return q;
+}
+
+/* ----------------------------------------------------------------
+ * Operators
+ *
+ * They answer as jsonb's operators would on ftstore.facets(sample), but
+ * without building that jsonb: the query is compiled once per call site,
+ * as for the index, and matched against the sample's index entries, which
+ * come from the facet block of its stored form.  So a sequential scan
+ * reads a slice of each sample and nothing more, and its answers are the
+ * index's by construction; the tests compare both with jsonb's operators
+ * on ftstore.facets().
+ * ----------------------------------------------------------------
+ */
+
+/* A compiled query, kept in fn_extra while the query value stays. */
+typedef struct CompiledQuery
+{
+	struct varlena *query;		/* a copy, to tell when it changes */
+	FtFacetQuery *q;			/* NULL when nothing can match */
+	Datum		entries[FT_FACETS_MAX_ENTRIES];
+	int			nentries;
+	bool		partial;		/* the last entry is the signature range */
+} CompiledQuery;
+
+static CompiledQuery *
+compiled_query(FunctionCallInfo fcinfo, int strategy)
+{
+	CompiledQuery *cq = (CompiledQuery *) fcinfo->flinfo->fn_extra;
+	struct varlena *query = PG_GETARG_VARLENA_PP(1);
+	MemoryContext old;
+
+	if (cq != NULL &&
+		VARSIZE_ANY(cq->query) == VARSIZE_ANY(query) &&
+		memcmp(cq->query, query, VARSIZE_ANY(query)) == 0)
+		return cq;
+
+	old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
+	if (cq == NULL)
+		cq = palloc0(sizeof(CompiledQuery));
+	else
+		pfree(cq->query);
+	cq->query = palloc(VARSIZE_ANY(query));
+	memcpy(cq->query, query, VARSIZE_ANY(query));
+	cq->q = ft_facets_query(strategy, PointerGetDatum(cq->query), cq->entries,
+							&cq->nentries, &cq->partial);
+	MemoryContextSwitchTo(old);
+	fcinfo->flinfo->fn_extra = cq;
+	return cq;
+}
+
+/*
+ * Whether the sample has every entry the query asks for: what GIN's
+ * consistent function decides from the index (gin.c), for one sample.
+ */
+static bool
+facets_match(FunctionCallInfo fcinfo, int strategy)
+{
+	CompiledQuery *cq = compiled_query(fcinfo, strategy);
+	Datum		have[FT_FACETS_MAX_ENTRIES];
+	int			nhave;
+
+	if (cq->q == NULL || cq->nentries == 0)
+		return false;
+	nhave = ft_facets_entries(PG_GETARG_DATUM(0), have);
+	for (int i = 0; i < cq->nentries; i++)
+	{
+		bool		found = false;
+
+		if (cq->partial && i == cq->nentries - 1)
+		{
+			/* a sample has one signature entry */
+			for (int j = 0; j < nhave && !found; j++)
+				found = ft_facets_compare_partial(cq->q, have[j]) == 0;
+		}
+		else
+		{
+			for (int j = 0; j < nhave && !found; j++)
+				found = DatumGetInt64(have[j]) == DatumGetInt64(cq->entries[i]);
+		}
+		if (!found)
+			return false;
+	}
+	return true;
+}
+
+Datum
+ftsample_facets_contains(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(facets_match(fcinfo, FT_FACETS_CONTAINS));
+}
+
+Datum
+ftsample_facets_exists(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(facets_match(fcinfo, FT_FACETS_EXISTS));
+}
+
+Datum
+ftsample_facets_exists_any(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(facets_match(fcinfo, FT_FACETS_EXISTS_ANY));
+}
+
+Datum
+ftsample_facets_exists_all(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(facets_match(fcinfo, FT_FACETS_EXISTS_ALL));
 }

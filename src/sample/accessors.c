@@ -282,7 +282,8 @@ header_of(FunctionCallInfo fcinfo)
 	struct varlena *v = (struct varlena *) PG_DETOAST_DATUM_SLICE(PG_GETARG_DATUM(0), 0, 4);
 	const uint8 *h = (const uint8 *) VARDATA_ANY(v);
 
-	if (VARSIZE_ANY_EXHDR(v) < 4 || (h[0] & ~FT_LAYOUT_ZSTD) != FT_LAYOUT_VERSION ||
+	if (VARSIZE_ANY_EXHDR(v) < 4 ||
+		(h[0] & FT_LAYOUT_VERSION_MASK) != FT_LAYOUT_VERSION ||
 		h[1] < FT_FORMAT_OPENAI || h[1] > FT_FORMAT_MAX ||
 		h[2] < 1 || h[2] > FT_KIND_MAX)
 		ereport(ERROR,
