@@ -133,7 +133,7 @@ SELECT * FROM ftstore.import_file('store_file', '/nonexistent/ftstore/x.jsonl');
 -- it: it lacks pg_read_server_files and pg_write_server_files.
 CREATE ROLE ftstore_store_user;
 GRANT USAGE ON SCHEMA ftstore TO ftstore_store_user;
-GRANT EXECUTE ON FUNCTION ftstore.import_file(text, text, text),
+GRANT EXECUTE ON FUNCTION ftstore.import_file(text, text, text, jsonb),
 	ftstore.export_file(text, text, text, text, boolean)
 	TO ftstore_store_user;
 SET ROLE ftstore_store_user;

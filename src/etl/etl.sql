@@ -15,26 +15,29 @@ COMMENT ON FUNCTION ftstore.read_records(text) IS
 -- The function checks for superuser or pg_read_server_files itself, so
 -- that the error says what is missing.
 CREATE FUNCTION ftstore.import_file(dataset text, path text,
-									format text DEFAULT 'auto')
+									format text DEFAULT 'auto',
+									labels jsonb DEFAULT '{}')
 RETURNS TABLE (imported bigint, rejected bigint)
 	AS 'MODULE_PATHNAME', 'ft_import_file' LANGUAGE C VOLATILE STRICT;
 
-COMMENT ON FUNCTION ftstore.import_file(text, text, text) IS
+COMMENT ON FUNCTION ftstore.import_file(text, text, text, jsonb) IS
 	'import a JSONL or JSON array file on the server into a dataset';
 
 CREATE FUNCTION ftstore.import_data(dataset text, source text, data bytea,
-									format text DEFAULT 'auto')
+									format text DEFAULT 'auto',
+									labels jsonb DEFAULT '{}')
 RETURNS TABLE (imported bigint, rejected bigint)
 	AS 'MODULE_PATHNAME', 'ft_import_data' LANGUAGE C VOLATILE STRICT;
 
 CREATE FUNCTION ftstore.import_data(dataset text, source text, data text,
-									format text DEFAULT 'auto')
+									format text DEFAULT 'auto',
+									labels jsonb DEFAULT '{}')
 RETURNS TABLE (imported bigint, rejected bigint)
 	AS 'MODULE_PATHNAME', 'ft_import_text' LANGUAGE C VOLATILE STRICT;
 
-COMMENT ON FUNCTION ftstore.import_data(text, text, bytea, text) IS
+COMMENT ON FUNCTION ftstore.import_data(text, text, bytea, text, jsonb) IS
 	'import JSONL or JSON array bytes sent by the client, plain, gzip or zstd';
-COMMENT ON FUNCTION ftstore.import_data(text, text, text, text) IS
+COMMENT ON FUNCTION ftstore.import_data(text, text, text, text, jsonb) IS
 	'import JSONL or JSON array text sent by the client';
 
 CREATE FUNCTION ftstore.export(dataset text, format text DEFAULT 'openai',

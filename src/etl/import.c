@@ -66,6 +66,7 @@ typedef struct ImportState
 	const char *source_name;
 	Datum		source;			/* text */
 	Datum		dataset_id;		/* int4 */
+	Datum		labels;			/* jsonb object, given to every sample */
 	FtFormat	hint;
 	bool		server_encoded; /* input is text, already verified */
 	SPIPlanPtr	insert_samples;
@@ -108,6 +109,23 @@ import_format(const char *name)
 				 errmsg("unrecognized sample format \"%s\"", name),
 				 errhint("Valid formats are auto, openai, alpaca, sharegpt and text.")));
 	return (FtFormat) f;
+}
+
+/*
+ * The labels argument of an import: an object, as samples.labels must be,
+ * checked before anything is read so that a wrong call stores nothing.
+ */
+static Datum
+import_labels(FunctionCallInfo fcinfo, int argno)
+{
+	Jsonb	   *labels = PG_GETARG_JSONB_P(argno);
+
+	if (!JB_ROOT_IS_OBJECT(labels) || JB_ROOT_IS_SCALAR(labels))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("labels must be a JSON object"),
+				 errdetail("Labels are key/value pairs stored in samples.labels.")));
+	return JsonbPGetDatum(labels);
 }
 
 static Oid
@@ -239,7 +257,7 @@ already_stored(ImportState *st, int32 ordinal)
 static void
 flush_samples(ImportState *st)
 {
-	Datum		values[5];
+	Datum		values[6];
 	int			ret;
 
 	if (st->nbatch == 0)
@@ -258,6 +276,7 @@ flush_samples(ImportState *st)
 	values[4] = PointerGetDatum(construct_array(st->batch_lines, st->nbatch,
 												INT4OID, sizeof(int32), true,
 												TYPALIGN_INT));
+	values[5] = st->labels;
 
 	ret = SPI_execute_plan(st->insert_samples, values, NULL, false, 0);
 	if (ret != SPI_OK_INSERT)
@@ -337,7 +356,7 @@ store_reject(ImportState *st, const FtRecord *rec, ErrorData *edata)
  */
 static void
 run_import(FunctionCallInfo fcinfo, text *dataset, text *source,
-		   const char *format, FtFormat hint, FtReader *reader,
+		   const char *format, FtFormat hint, Datum labels, FtReader *reader,
 		   bool server_encoded)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
@@ -354,6 +373,7 @@ run_import(FunctionCallInfo fcinfo, text *dataset, text *source,
 	st.source_name = text_to_cstring(source);
 	st.source = PointerGetDatum(source);
 	st.hint = hint;
+	st.labels = labels;
 	st.server_encoded = server_encoded;
 
 	if (SPI_connect() != SPI_OK_CONNECT)
@@ -381,16 +401,17 @@ run_import(FunctionCallInfo fcinfo, text *dataset, text *source,
 	argtypes[2] = TEXTOID;
 	argtypes[3] = INT4ARRAYOID;
 	argtypes[4] = INT4ARRAYOID;
+	argtypes[5] = JSONBOID;
 	if (!OidIsValid(argtypes[1]))
 		elog(ERROR, "type ftstore.ftsample has no array type");
 	st.insert_samples =
 		prepare("INSERT INTO ftstore.samples"
-				" (dataset_id, sample, source, record, line)"
-				" SELECT $1, u.sample, $3, u.record, u.line"
+				" (dataset_id, sample, source, record, line, labels)"
+				" SELECT $1, u.sample, $3, u.record, u.line, $6"
 				" FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($4),"
 				" pg_catalog.unnest($5)) AS u (sample, record, line)"
 				" ON CONFLICT (dataset_id, source, record) DO NOTHING",
-				5, argtypes);
+				6, argtypes);
 
 	argtypes[0] = INT4OID;
 	argtypes[1] = TEXTOID;
@@ -514,7 +535,7 @@ run_import(FunctionCallInfo fcinfo, text *dataset, text *source,
 }
 
 /*
- * ftstore.import_file(dataset, path, format): a file on the server, for
+ * ftstore.import_file(dataset, path, format, labels): a file on the server, for
  * superusers and members of pg_read_server_files.
  */
 PG_FUNCTION_INFO_V1(ft_import_file);
@@ -529,17 +550,21 @@ ft_import_file(PG_FUNCTION_ARGS)
 	FtFormat	hint;
 	FtReader   *reader;
 
+	Datum		labels;
+
 	ft_check_server_file_access(path, false);
 	hint = import_format(format);
+	labels = import_labels(fcinfo, 3);
 	InitMaterializedSRF(fcinfo, 0);
 
 	reader = ft_reader_open_file(path);
-	run_import(fcinfo, dataset, path_text, format, hint, reader, false);
+	run_import(fcinfo, dataset, path_text, format, hint, labels, reader,
+			   false);
 	return (Datum) 0;
 }
 
 /*
- * ftstore.import_data(dataset, source, data bytea, format): the same over
+ * ftstore.import_data(dataset, source, data bytea, format, labels): the same over
  * bytes a client sent, plain or compressed.  source labels the records
  * the way a path does for import_file.
  */
@@ -553,13 +578,14 @@ ft_import_data(PG_FUNCTION_ARGS)
 	bytea	   *data = PG_GETARG_BYTEA_PP(2);
 	char	   *format = text_to_cstring(PG_GETARG_TEXT_PP(3));
 	FtFormat	hint = import_format(format);
+	Datum		labels = import_labels(fcinfo, 4);
 	FtReader   *reader;
 
 	InitMaterializedSRF(fcinfo, 0);
 	reader = ft_reader_open_buffer(VARDATA_ANY(data),
 								   VARSIZE_ANY_EXHDR(data),
 								   text_to_cstring(source));
-	run_import(fcinfo, dataset, source, format, hint, reader, false);
+	run_import(fcinfo, dataset, source, format, hint, labels, reader, false);
 	return (Datum) 0;
 }
 
@@ -577,12 +603,13 @@ ft_import_text(PG_FUNCTION_ARGS)
 	text	   *data = PG_GETARG_TEXT_PP(2);
 	char	   *format = text_to_cstring(PG_GETARG_TEXT_PP(3));
 	FtFormat	hint = import_format(format);
+	Datum		labels = import_labels(fcinfo, 4);
 	FtReader   *reader;
 
 	InitMaterializedSRF(fcinfo, 0);
 	reader = ft_reader_open_buffer(VARDATA_ANY(data),
 								   VARSIZE_ANY_EXHDR(data),
 								   text_to_cstring(source));
-	run_import(fcinfo, dataset, source, format, hint, reader, true);
+	run_import(fcinfo, dataset, source, format, hint, labels, reader, true);
 	return (Datum) 0;
 }

@@ -706,9 +706,9 @@ COMMENT ON VIEW ftstore.dataset_stats IS
 REVOKE ALL ON ALL TABLES IN SCHEMA ftstore FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION ftstore.dataset_id(text, boolean) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION ftstore.dedup_exact(text) FROM PUBLIC;
-REVOKE EXECUTE ON FUNCTION ftstore.import_file(text, text, text) FROM PUBLIC;
-REVOKE EXECUTE ON FUNCTION ftstore.import_data(text, text, bytea, text) FROM PUBLIC;
-REVOKE EXECUTE ON FUNCTION ftstore.import_data(text, text, text, text) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION ftstore.import_file(text, text, text, jsonb) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION ftstore.import_data(text, text, bytea, text, jsonb) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION ftstore.import_data(text, text, text, text, jsonb) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION ftstore.export(text, text, boolean) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION ftstore.export_file(text, text, text, text, boolean) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION ftstore.report(text) FROM PUBLIC;
@@ -801,9 +801,9 @@ BEGIN
 	GRANT DELETE ON ftstore.samples TO ftstore_curator;
 	GRANT INSERT, DELETE ON ftstore.rejects TO ftstore_curator;
 	GRANT INSERT ON ftstore.imports TO ftstore_curator;
-	GRANT EXECUTE ON FUNCTION ftstore.import_data(text, text, bytea, text),
-		ftstore.import_data(text, text, text, text),
-		ftstore.import_file(text, text, text),
+	GRANT EXECUTE ON FUNCTION ftstore.import_data(text, text, bytea, text, jsonb),
+		ftstore.import_data(text, text, text, text, jsonb),
+		ftstore.import_file(text, text, text, jsonb),
 		ftstore.dedup_exact(text)
 		TO ftstore_curator;
 

@@ -306,9 +306,9 @@ q1( "CREATE ROLE loader LOGIN BYPASSRLS; CREATE ROLE nobody LOGIN BYPASSRLS;"
 	  . "GRANT USAGE ON SCHEMA ftstore TO loader, nobody;"
 	  . "GRANT SELECT, INSERT ON ALL TABLES IN SCHEMA ftstore TO loader, nobody;"
 	  . "GRANT EXECUTE ON FUNCTION ftstore.dataset_id(text, boolean),"
-	  . "  ftstore.import_file(text, text, text),"
-	  . "  ftstore.import_data(text, text, bytea, text),"
-	  . "  ftstore.import_data(text, text, text, text) TO loader, nobody;"
+	  . "  ftstore.import_file(text, text, text, jsonb),"
+	  . "  ftstore.import_data(text, text, bytea, text, jsonb),"
+	  . "  ftstore.import_data(text, text, text, text, jsonb) TO loader, nobody;"
 	  . "GRANT pg_read_server_files TO loader;");
 ($rc, $stdout, $stderr) = $node->psql('postgres',
 	"SELECT imported FROM ftstore.import_file('by_loader', " . lit($jsonl) . ')',

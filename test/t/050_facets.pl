@@ -537,6 +537,39 @@ like($node->safe_psql('postgres', q{
 		$with_tools - $with_both, 'the others keep it');
 }
 
+# Labels given at import land on every sample the import stores, from a
+# server file and from client data alike; a label set that is not an
+# object is refused before anything is read.
+{
+	my $f = 'llamafactory/identity.json';
+	my $n = scalar(@{ $records{$f} });
+	my $path = "$data_dir/$f";
+	is($node->safe_psql('postgres', qq{
+		SELECT imported FROM ftstore.import_file('labelled', '$path',
+			labels => '{"split": "train", "licence": "apache-2.0"}')}),
+		$n, 'import_file with labels imports every record');
+	is($node->safe_psql('postgres', q{
+		SELECT count(*) FROM ftstore.samples
+		WHERE dataset_id = ftstore.dataset_id('labelled')
+		AND labels @> '{"split": "train", "licence": "apache-2.0"}'}),
+		$n, 'and every sample carries the labels');
+	is($node->safe_psql('postgres', q{
+		SELECT imported FROM ftstore.import_data('labelled', 'client',
+			'{"text": "a"}' || chr(10) || '{"text": "b"}', 'auto', '{"split": "test"}')}),
+		2, 'import_data with labels imports the client\'s records');
+	is($node->safe_psql('postgres', q{
+		SELECT string_agg(labels->>'split', ',' ORDER BY record) FROM ftstore.samples
+		WHERE dataset_id = ftstore.dataset_id('labelled') AND source = 'client'}),
+		'test,test', 'and labels them');
+	my ($rc, $out, $err) = $node->psql('postgres', qq{\\set VERBOSITY verbose
+		SELECT * FROM ftstore.import_file('labelled_bad', '$path', labels => '["train"]')});
+	like($err, qr/ERROR:  22023: labels must be a JSON object/,
+		'labels that are not an object are invalid_parameter_value');
+	is($node->safe_psql('postgres', q{
+		SELECT count(*) FROM ftstore.samples s JOIN ftstore.datasets d ON d.id = s.dataset_id
+		WHERE d.name = 'labelled_bad'}), 0, 'and nothing of that import is stored');
+}
+
 # The summary counts per value, checked for kinds against the corpus.
 {
 	my $f = 'llamafactory/kto_en_demo.json';
