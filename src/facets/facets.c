@@ -121,7 +121,8 @@ static const char *const *const stopwords_by_len[] = {
 
 #define MAX_STOPWORD_LEN 5
 
-StaticAssertDecl(NUM_SCRIPTS == FT_FACETS_SCRIPTS && NUM_LANGS == FT_FACETS_LANGS &&
+StaticAssertDecl(NUM_SCRIPTS == FT_FACETS_SCRIPTS &&
+				 NUM_LANGS == FT_FACETS_LANGS &&
 				 NUM_LENGTHS == FT_FACETS_LENGTHS,
 				 "facets.c and the stored facet block disagree");
 
