@@ -565,8 +565,8 @@ ft_import_file(PG_FUNCTION_ARGS)
 
 /*
  * ftstore.import_data(dataset, source, data bytea, format, labels): the
- * same over bytes a client sent, plain or compressed.  source labels the records
- * the way a path does for import_file.
+ * same over bytes a client sent, plain or compressed.  source names the
+ * records the way a path does for import_file.
  */
 PG_FUNCTION_INFO_V1(ft_import_data);
 
