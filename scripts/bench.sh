@@ -241,7 +241,7 @@ done
 # ---------------------------------------------------------------------------
 
 HAVE_IMPORT_FILE=$("${PSQL[@]}" -At -c \
-	"SELECT count(*) FROM pg_proc WHERE oid::regprocedure::text = 'ftstore.import_file(text,text,text)'")
+	"SELECT count(*) FROM pg_proc WHERE proname = 'import_file' AND pronamespace = 'ftstore'::regnamespace")
 
 echo
 echo "Machine"
