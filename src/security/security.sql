@@ -20,8 +20,9 @@
 -- role without clearance on the dataset.
 ALTER TABLE ftstore.datasets
 	ADD COLUMN restricted boolean NOT NULL DEFAULT false;
-ALTER TABLE ftstore.samples
-	ADD COLUMN restricted boolean NOT NULL DEFAULT false;
+-- samples.restricted is made with the table (src/store/store.sql), beside
+-- dataset_id and in the unique key's index, where the policies read it
+-- cheaply.
 
 COMMENT ON COLUMN ftstore.datasets.restricted IS
 	'only roles with clearance on the dataset see its samples and rejects';
@@ -267,6 +268,42 @@ CREATE POLICY datasets_delete ON ftstore.datasets FOR DELETE
 -- written only by grant() and revoke().
 CREATE POLICY dataset_grants_select ON ftstore.dataset_grants FOR SELECT
 	USING (pg_catalog.pg_has_role(current_user, role, 'USAGE'));
+
+-- dedup_exact ranks restricted and unrestricted samples apart, so no
+-- visible sample is marked the duplicate of a hidden one.  Restricting a
+-- sample later would break that: the visible duplicates it keeps would
+-- point at a row their readers cannot see.  So they are ranked again, at
+-- once, among the unrestricted members of their group: the earliest is
+-- kept, the others point at it.  Runs as the caller, who may write the
+-- dataset and has clearance on it (the policies let it restrict nothing
+-- otherwise), so it sees the whole group.
+CREATE FUNCTION ftstore.samples_unlink_restricted() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	WITH keep AS (
+		SELECT pg_catalog.min(s.id) AS id
+		FROM ftstore.samples s
+		WHERE s.dataset_id = NEW.dataset_id
+		  AND s.fingerprint = NEW.fingerprint
+		  AND NOT s.restricted
+	)
+	UPDATE ftstore.samples s
+	SET status = CASE WHEN s.id = keep.id THEN 'active' ELSE 'duplicate' END,
+		duplicate_of = CASE WHEN s.id = keep.id THEN NULL ELSE keep.id END
+	FROM keep
+	WHERE s.dataset_id = NEW.dataset_id
+	  AND s.fingerprint = NEW.fingerprint
+	  AND s.duplicate_of = NEW.id
+	  AND NOT s.restricted;
+	RETURN NULL;
+END;
+$$;
+
+CREATE TRIGGER samples_restricted_unlink AFTER UPDATE OF restricted ON ftstore.samples
+	FOR EACH ROW WHEN (NEW.restricted AND NOT OLD.restricted)
+	EXECUTE FUNCTION ftstore.samples_unlink_restricted();
 
 -- ---------------------------------------------------------------------------
 -- The audit trail.
@@ -718,6 +755,7 @@ REVOKE EXECUTE ON FUNCTION ftstore.audit_import() FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION ftstore.audit_dataset() FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION ftstore.audit_grant() FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION ftstore.audit_log_refuse() FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION ftstore.samples_unlink_restricted() FROM PUBLIC;
 
 -- The facets capability's functions that read or label stored samples,
 -- where that capability has them.
