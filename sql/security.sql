@@ -681,9 +681,10 @@ TRUNCATE ftstore.audit_log;
 -- Labels under the policies: ftstore.@> is leakproof, so the planner may
 -- search the labels index with it for a reader; core @> is not, so for a
 -- reader it is applied after the policy, row by row.  sec_l holds 5,000
--- samples; records 1000, 2000, ..., 5000 are labelled split=test, 5000 is
--- restricted, and the hidden dataset's record 1 is labelled too: the
--- reader must find 1000 to 4000, by the index as by a sequential scan.
+-- samples; records 1000, 2000, ..., 5000 are labelled split=test; 4001 to
+-- 5000 are restricted, and those but 5000 labelled only=restricted; the
+-- hidden dataset's record 1 is labelled split=test too: the reader must
+-- find 1000 to 4000, by the index as by a sequential scan.
 -- ---------------------------------------------------------------------------
 
 SELECT ftstore.create_dataset('sec_l') > 0 AS created;
@@ -693,8 +694,9 @@ SELECT ftstore.dataset_id('sec_l'),
 	   format('{"instruction": "l %s", "output": "l"}', g)::ftstore.ftsample,
 	   'l.jsonl', g, g,
 	   CASE WHEN g % 1000 = 0 THEN '{"split": "test", "k": {"n": 1}}'
+			WHEN g > 4000 THEN '{"only": "restricted"}'
 			ELSE '{}' END::jsonb,
-	   g = 5000
+	   g > 4000
 FROM generate_series(1, 5000) g;
 UPDATE ftstore.samples s SET labels = '{"split": "test", "k": {"n": 1}}'
 WHERE s.dataset_id = ftstore.dataset_id('sec_hidden') AND s.record = 1;
@@ -733,12 +735,44 @@ FROM ftstore.samples WHERE labels OPERATOR(ftstore.@>) '{"split": "train"}';
 SELECT count(*) AS leak_beside_index FROM ftstore.samples
 WHERE labels OPERATOR(ftstore.@>) '{"split": "test"}'
   AND regress_sec.leak(sample::text || source);
+-- The estimate says nothing of the hidden rows' labels: a label that only
+-- hidden rows carry (999 restricted ones, a most common value of the
+-- column's statistics) is estimated as one nobody carries.
+CREATE FUNCTION regress_sec.estimate(q text) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+	line	text;
+BEGIN
+	FOR line IN EXECUTE 'EXPLAIN ' || q
+	LOOP
+		IF line ~ 'Scan' THEN
+			RETURN substring(line FROM 'rows=[0-9]+');
+		END IF;
+	END LOOP;
+	RETURN NULL;
+END;
+$$;
+RESET ROLE;
+UPDATE ftstore.samples s SET labels = '{"only": "hidden"}'
+WHERE s.dataset_id = ftstore.dataset_id('sec_hidden') AND s.record = 2;
+ANALYZE ftstore.samples;
+SET ROLE regress_sec_reader;
+SELECT regress_sec.estimate($$SELECT * FROM ftstore.samples
+	WHERE labels OPERATOR(ftstore.@>) '{"only": "hidden"}'$$)
+	= regress_sec.estimate($$SELECT * FROM ftstore.samples
+	WHERE labels OPERATOR(ftstore.@>) '{"only": "nobody"}'$$) AS hidden_label_estimate_blind,
+	   regress_sec.estimate($$SELECT * FROM ftstore.samples
+	WHERE labels OPERATOR(ftstore.@>) '{"only": "restricted"}'$$)
+	= regress_sec.estimate($$SELECT * FROM ftstore.samples
+	WHERE labels OPERATOR(ftstore.@>) '{"only": "nobody"}'$$) AS restricted_label_estimate_blind;
 SET enable_indexscan = off;
 SET enable_bitmapscan = off;
 SELECT regress_sec.plan_of($$SELECT record FROM ftstore.samples
 	WHERE labels OPERATOR(ftstore.@>) '{"split": "test"}'$$) AS seqscan_plan;
 SELECT array_agg(record ORDER BY record) AS by_seqscan
 FROM ftstore.samples WHERE labels OPERATOR(ftstore.@>) '{"split": "test"}';
+SELECT count(*) AS by_seqscan_restricted_label
+FROM ftstore.samples WHERE labels OPERATOR(ftstore.@>) '{"only": "restricted"}';
 SELECT array_agg(record ORDER BY record) AS by_seqscan_nested
 FROM ftstore.samples WHERE labels OPERATOR(ftstore.@>) '{"k": {"n": 1}}';
 SELECT array_agg(record ORDER BY record) AS by_core
@@ -766,7 +800,7 @@ WHERE source = 'SECRET-A4';
 \set VERBOSITY default
 UPDATE ftstore.samples SET labels = '{}' WHERE source = 'SECRET-A4';
 UPDATE ftstore.samples s SET labels = '{}'
-WHERE s.dataset_id = ftstore.dataset_id('sec_hidden') AND s.record = 1;
+WHERE s.dataset_id = ftstore.dataset_id('sec_hidden') AND s.record IN (1, 2);
 DELETE FROM ftstore.datasets WHERE name = 'sec_l';
 
 -- ---------------------------------------------------------------------------
