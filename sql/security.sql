@@ -569,6 +569,50 @@ END;
 $$;
 SELECT regress_sec.explain_leaks(
 	'SELECT * FROM ftstore.samples WHERE source OPERATOR(regress_sec.===) ''x''');
+RESET ROLE;
+-- Row estimates: the hidden and restricted rows' values, which the reader
+-- guesses with leakproof operators, are estimated as values nobody holds.
+-- 300 hidden rows share one source and one text, so that they would be
+-- the column's most common values if statistics were kept.
+INSERT INTO ftstore.samples (dataset_id, sample, source, record, line)
+SELECT ftstore.dataset_id('sec_hidden'),
+	   '{"instruction": "HIDDEN-common", "output": "x"}', 'HIDDEN-common', g, g
+FROM generate_series(100, 399) g;
+ANALYZE ftstore.samples, ftstore.rejects, ftstore.datasets;
+SELECT encode(fingerprint, 'hex') AS common_fp FROM ftstore.samples
+WHERE source = 'HIDDEN-common' LIMIT 1 \gset
+CREATE FUNCTION regress_sec.estimate_of(q text) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+	line	text;
+BEGIN
+	FOR line IN EXECUTE 'EXPLAIN ' || q
+	LOOP
+		IF line ~ 'Scan' THEN
+			RETURN substring(line FROM 'rows=[0-9]+');
+		END IF;
+	END LOOP;
+	RETURN NULL;
+END;
+$$;
+SET ROLE regress_sec_reader;
+SELECT x.guess,
+	   regress_sec.estimate_of(format(x.q, x.hidden))
+	   = regress_sec.estimate_of(format(x.q, x.nobody)) AS estimate_blind
+FROM (VALUES
+	(1, 'source =', 'SELECT 1 FROM ftstore.samples WHERE source = %L', 'HIDDEN-common', 'nobody'),
+	(2, 'source <', 'SELECT 1 FROM ftstore.samples WHERE source < %L', 'HIDDEN-d', 'A'),
+	(3, 'sample =', 'SELECT 1 FROM ftstore.samples WHERE sample OPERATOR(ftstore.=) %L::ftstore.ftsample',
+	 '{"instruction": "HIDDEN-common", "output": "x"}', '{"instruction": "nobody", "output": "x"}'),
+	(4, 'fingerprint =', 'SELECT 1 FROM ftstore.samples WHERE fingerprint = decode(%L, ''hex'')',
+	 :'common_fp', '00'),
+	(5, 'dataset name <', 'SELECT 1 FROM ftstore.datasets WHERE name < %L', 'sec_i', 'a'),
+	(6, 'reject raw =', 'SELECT 1 FROM ftstore.rejects WHERE raw = %L', 'not json', 'nobody'))
+	x (ord, guess, q, hidden, nobody)
+ORDER BY x.ord;
+RESET ROLE;
+DELETE FROM ftstore.samples WHERE source = 'HIDDEN-common';
+SET ROLE regress_sec_reader;
 SELECT regress_sec.explain_leaks('SELECT * FROM ftstore.samples_bi');
 SELECT regress_sec.explain_leaks('SELECT * FROM ftstore.rejects WHERE raw LIKE ''%''');
 RESET ROLE;
@@ -925,6 +969,21 @@ SELECT tablename, policyname FROM pg_policies
 WHERE schemaname = 'ftstore'
   AND ((cmd IN ('SELECT', 'DELETE', 'UPDATE', 'ALL') AND qual IS NULL)
 	   OR (cmd IN ('INSERT', 'UPDATE', 'ALL') AND with_check IS NULL))
+ORDER BY 1, 2;
+-- No column that holds content keeps statistics of values: every column
+-- of a table under row-level security but keys, counts, flags and times.
+SELECT c.relname, a.attname AS column_with_statistics
+FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid
+WHERE c.relnamespace = 'ftstore'::regnamespace AND c.relkind = 'r'
+  AND c.relrowsecurity AND a.attnum > 0 AND NOT a.attisdropped
+  AND a.atttypid NOT IN ('integer'::regtype, 'bigint'::regtype,
+						 'boolean'::regtype, 'timestamptz'::regtype,
+						 'regrole'::regtype, 'name'::regtype)
+  AND NOT (c.relname = 'samples' AND a.attname = 'status')
+  AND NOT (c.relname = 'rejects' AND a.attname = 'error_code')
+  AND NOT (c.relname = 'imports' AND a.attname = 'format')
+  AND NOT (c.relname = 'dataset_grants' AND a.attname = 'privilege')
+  AND a.attstattarget <> 0
 ORDER BY 1, 2;
 -- Every view but the auditor's statistics runs as its caller.
 SELECT c.relname AS definer_view

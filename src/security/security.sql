@@ -211,6 +211,36 @@ ALTER TABLE ftstore.datasets FORCE ROW LEVEL SECURITY;
 ALTER TABLE ftstore.dataset_grants ENABLE ROW LEVEL SECURITY;
 ALTER TABLE ftstore.dataset_grants FORCE ROW LEVEL SECURITY;
 
+-- No statistics of values for the columns that hold content.  The planner
+-- hands a column's statistics to LEAKPROOF operators even for a role that
+-- row-level security filters, and =, < and the like on text, bytea and
+-- ftsample are LEAKPROOF: the row estimate of EXPLAIN ... WHERE source =
+-- 'guess', or source < 'prefix', would tell a reader which values hidden
+-- rows hold (the most common values, the histogram's bounds), a hidden
+-- sample's exact text, or through the fingerprint that a hidden dataset
+-- holds a duplicate of a known text.  The cost: estimates on these
+-- columns fall back to PostgreSQL's defaults, which the lookups by
+-- (dataset_id, ...) indexes do not need.  Counts (pg_class.reltuples) and
+-- the statistics of dataset_id, status and the like remain.  ANALYZE
+-- leaves what it gathered before a column was set to 0, so an update
+-- script that adds a column here must also delete its pg_statistic rows.
+ALTER TABLE ftstore.samples
+	ALTER COLUMN sample SET STATISTICS 0,
+	ALTER COLUMN source SET STATISTICS 0,
+	ALTER COLUMN fingerprint SET STATISTICS 0,
+	ALTER COLUMN labels SET STATISTICS 0;
+ALTER TABLE ftstore.rejects
+	ALTER COLUMN source SET STATISTICS 0,
+	ALTER COLUMN raw SET STATISTICS 0,
+	ALTER COLUMN message SET STATISTICS 0,
+	ALTER COLUMN detail SET STATISTICS 0,
+	ALTER COLUMN path SET STATISTICS 0;
+ALTER TABLE ftstore.imports
+	ALTER COLUMN source SET STATISTICS 0;
+ALTER TABLE ftstore.datasets
+	ALTER COLUMN name SET STATISTICS 0,
+	ALTER COLUMN description SET STATISTICS 0;
+
 -- A restricted sample needs clearance even in a dataset that is not
 -- restricted.  The WITH CHECK of UPDATE means that only a cleared role can
 -- mark a sample restricted: the row it writes must stay visible to it.
