@@ -73,8 +73,8 @@ INSERT INTO bench_rls.query VALUES
  'SELECT dataset_id, count(*) FROM ftstore.samples GROUP BY dataset_id'),
 (2, 'fetch 200 by id',
  'SELECT count(s.line) FROM bench_rls.probe p JOIN ftstore.samples s ON s.id = p.id'),
-(3, 'fetch 200 by fingerprint',
- 'SELECT count(s.line) FROM bench_rls.probe p JOIN ftstore.samples s ON s.dataset_id = p.dataset_id AND s.fingerprint = p.fingerprint'),
+(3, 'fetch 200 by fingerprint, one by one',
+ 'SELECT count(s.line) FROM bench_rls.probe p, LATERAL (SELECT s.line FROM ftstore.samples s WHERE s.dataset_id = p.dataset_id AND s.fingerprint = p.fingerprint OFFSET 0) s'),
 (4, 'facets @> (gin, leakproof)',
  'SELECT count(*) FROM ftstore.samples WHERE sample OPERATOR(ftstore.@>) ''{"format": "openai"}''::jsonb'),
 (5, 'labels @> (gin, leakproof)',
@@ -82,7 +82,9 @@ INSERT INTO bench_rls.query VALUES
 (6, 'labels @> (core, not leakproof)',
  'SELECT count(*) FROM ftstore.samples WHERE labels @> ''{"split": "test"}'''),
 (7, 'filter on every row (seq scan)',
- 'SELECT count(*) FROM ftstore.samples WHERE line % 7 = 3');
+ 'SELECT count(*) FROM ftstore.samples WHERE line % 7 = 3'),
+(8, 'join 200 by fingerprint (no statistics)',
+ 'SELECT count(s.line) FROM bench_rls.probe p JOIN ftstore.samples s ON s.dataset_id = p.dataset_id AND s.fingerprint = p.fingerprint');
 GRANT SELECT ON bench_rls.query TO bench_rls_reader;
 
 -- Median milliseconds as the owner and as the reader, the two runs
@@ -154,6 +156,8 @@ SELECT q AS by_labels_core FROM bench_rls.query WHERE ord = 6 \gset
 EXPLAIN (COSTS OFF) :by_labels_core;
 SELECT q AS every_row FROM bench_rls.query WHERE ord = 7 \gset
 EXPLAIN (COSTS OFF) :every_row;
+SELECT q AS join_fingerprint FROM bench_rls.query WHERE ord = 8 \gset
+EXPLAIN (COSTS OFF) :join_fingerprint;
 RESET ROLE;
 \echo
 \echo Plans as the owner, for comparison
