@@ -73,12 +73,18 @@ INSERT INTO bench_rls.query VALUES
  'SELECT dataset_id, count(*) FROM ftstore.samples GROUP BY dataset_id'),
 (2, 'fetch 200 by id',
  'SELECT count(s.line) FROM bench_rls.probe p JOIN ftstore.samples s ON s.id = p.id'),
-(3, 'fetch 200 by fingerprint',
- 'SELECT count(s.line) FROM bench_rls.probe p JOIN ftstore.samples s ON s.dataset_id = p.dataset_id AND s.fingerprint = p.fingerprint'),
+(3, 'fetch 200 by fingerprint, one by one',
+ 'SELECT count(s.line) FROM bench_rls.probe p, LATERAL (SELECT s.line FROM ftstore.samples s WHERE s.dataset_id = p.dataset_id AND s.fingerprint = p.fingerprint OFFSET 0) s'),
 (4, 'facets @> (gin, leakproof)',
  'SELECT count(*) FROM ftstore.samples WHERE sample OPERATOR(ftstore.@>) ''{"format": "openai"}''::jsonb'),
-(5, 'labels @> (gin, jsonb)',
- 'SELECT count(*) FROM ftstore.samples WHERE labels @> ''{"split": "test"}''');
+(5, 'labels @> (gin, leakproof)',
+ 'SELECT count(*) FROM ftstore.samples WHERE labels OPERATOR(ftstore.@>) ''{"split": "test"}'''),
+(6, 'labels @> (core, not leakproof)',
+ 'SELECT count(*) FROM ftstore.samples WHERE labels @> ''{"split": "test"}'''),
+(7, 'filter on every row (seq scan)',
+ 'SELECT count(*) FROM ftstore.samples WHERE line % 7 = 3'),
+(8, 'join 200 by fingerprint (no statistics)',
+ 'SELECT count(s.line) FROM bench_rls.probe p JOIN ftstore.samples s ON s.dataset_id = p.dataset_id AND s.fingerprint = p.fingerprint');
 GRANT SELECT ON bench_rls.query TO bench_rls_reader;
 
 -- Median milliseconds as the owner and as the reader, the two runs
@@ -136,6 +142,8 @@ ORDER BY q.ord;
 \echo
 \echo Plans as the reader
 SET ROLE bench_rls_reader;
+SELECT q AS by_dataset FROM bench_rls.query WHERE ord = 1 \gset
+EXPLAIN (COSTS OFF) :by_dataset;
 SELECT q AS fetch_by_id FROM bench_rls.query WHERE ord = 2 \gset
 EXPLAIN (COSTS OFF) :fetch_by_id;
 SELECT q AS by_fingerprint FROM bench_rls.query WHERE ord = 3 \gset
@@ -144,13 +152,18 @@ SELECT q AS by_facets FROM bench_rls.query WHERE ord = 4 \gset
 EXPLAIN (COSTS OFF) :by_facets;
 SELECT q AS by_labels FROM bench_rls.query WHERE ord = 5 \gset
 EXPLAIN (COSTS OFF) :by_labels;
-SELECT q AS by_dataset FROM bench_rls.query WHERE ord = 1 \gset
-EXPLAIN (COSTS OFF) :by_dataset;
+SELECT q AS by_labels_core FROM bench_rls.query WHERE ord = 6 \gset
+EXPLAIN (COSTS OFF) :by_labels_core;
+SELECT q AS every_row FROM bench_rls.query WHERE ord = 7 \gset
+EXPLAIN (COSTS OFF) :every_row;
+SELECT q AS join_fingerprint FROM bench_rls.query WHERE ord = 8 \gset
+EXPLAIN (COSTS OFF) :join_fingerprint;
 RESET ROLE;
 \echo
 \echo Plans as the owner, for comparison
-EXPLAIN (COSTS OFF) :by_labels;
 EXPLAIN (COSTS OFF) :by_dataset;
+EXPLAIN (COSTS OFF) :by_labels;
+EXPLAIN (COSTS OFF) :by_labels_core;
 
 -- Clean up.
 SET client_min_messages = warning;

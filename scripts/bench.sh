@@ -23,7 +23,10 @@
 # ten minutes on two cores),
 # FTSTORE_BENCH_VARIANTS (default "repeat unique"), FTSTORE_BENCH_DATA (the
 # corpus, default ../shared/data beside the project), FTSTORE_BENCH_KEEP=1
-# (leave the server running at the end, for profiling).
+# (leave the server running at the end, for profiling),
+# FTSTORE_BENCH_RLS (default 1; 0 skips the cost of row-level security,
+# bench/rls.sql, which takes about two minutes), FTSTORE_BENCH_RLS_SAMPLES
+# (its number of samples, default 1000000).
 
 set -euo pipefail
 
@@ -37,6 +40,8 @@ UNIQUE_LOAD_RUNS=${FTSTORE_BENCH_UNIQUE_LOAD_RUNS:-1}
 VARIANTS=${FTSTORE_BENCH_VARIANTS:-repeat unique}
 DATA_DIR=${FTSTORE_BENCH_DATA:-$ROOT/../shared/data}
 KEEP=${FTSTORE_BENCH_KEEP:-0}
+RLS=${FTSTORE_BENCH_RLS:-1}
+RLS_SAMPLES=${FTSTORE_BENCH_RLS_SAMPLES:-1000000}
 
 # The server's settings, the same for jsonb and for ftstore:
 # shared_buffers large enough to hold the tables; work_mem large enough
@@ -71,6 +76,8 @@ case $SAMPLES in '' | *[!0-9]*) die "FTSTORE_BENCH_SAMPLES must be a number" ;; 
 case $RUNS in '' | *[!0-9]* | 0) die "FTSTORE_BENCH_RUNS must be a positive number" ;; esac
 case $UNIQUE_LOAD_RUNS in '' | *[!0-9]* | 0) die "FTSTORE_BENCH_UNIQUE_LOAD_RUNS must be a positive number" ;; esac
 [ "$UNIQUE_LOAD_RUNS" -le "$RUNS" ] || UNIQUE_LOAD_RUNS=$RUNS
+case $RLS in 0 | 1) ;; *) die "FTSTORE_BENCH_RLS must be 0 or 1" ;; esac
+case $RLS_SAMPLES in '' | *[!0-9]* | 0) die "FTSTORE_BENCH_RLS_SAMPLES must be a positive number" ;; esac
 for v in $VARIANTS; do
 	case $v in repeat | unique) ;; *) die "unknown variant \"$v\" (repeat, unique)" ;; esac
 done
@@ -415,6 +422,16 @@ done
 
 step "Results"
 "${PSQL[@]}" -f "$ROOT/bench/report.sql"
+
+# Row-level security in a database of its own, on the same server: the
+# same queries as the owner and as a reader, side by side.
+if [ "$RLS" = 1 ]; then
+	echo
+	step "Row-level security: owner and reader on $RLS_SAMPLES samples (bench/rls.sql)"
+	"$PGBIN/createdb" -E UTF8 -T template0 bench_rls || die "createdb bench_rls failed"
+	"${PSQL[@]}" -d bench_rls -v n="$RLS_SAMPLES" -f "$ROOT/bench/rls.sql" ||
+		die "bench/rls.sql failed"
+fi
 echo
 echo "Load average after the timed steps: $(cut -d' ' -f1-3 /proc/loadavg) (1, 5, 15 min; over $(nproc) CPUs)"
 echo "Whole benchmark: $(($(date +%s) - START_TIME)) s"

@@ -100,7 +100,8 @@ INSERT INTO regress_sec.stmts
 SELECT o.obj, x.op, format(x.stmt, o.obj, a.id)
 FROM (VALUES ('datasets'), ('samples'), ('rejects'), ('imports'),
 			 ('dataset_grants'), ('audit_log'), ('samples_bi'), ('rejects_bi'),
-			 ('imports_bi'), ('duplicate_groups'), ('dataset_stats')) o (obj),
+			 ('imports_bi'), ('duplicate_groups'), ('dataset_stats'),
+			 ('samples_facets_bi')) o (obj),
 	 (SELECT id FROM ftstore.datasets WHERE name = 'sec_a') a,
 	 (VALUES ('select', 'SELECT * FROM ftstore.%1$s'),
 			 ('truncate', 'TRUNCATE ftstore.%1$s')) x (op, stmt)
@@ -146,6 +147,7 @@ INSERT INTO regress_sec.expect VALUES
 ('reader',   'rejects_bi',      'ok 1', NULL, NULL, NULL, '42809'),
 ('reader',   'imports_bi',      'ok 1', NULL, NULL, NULL, '42809'),
 ('reader',   'duplicate_groups', 'ok 1', NULL, NULL, NULL, '42809'),
+('reader',   'samples_facets_bi', 'ok 3', NULL, NULL, NULL, '42809'),
 ('reader',   'dataset_stats',   '42501', NULL, NULL, NULL, '42809'),
 -- curator: writes sec_a (3 visible), reads sec_b (2) and sec_r (cleared: 1)
 ('curator',  'datasets',        'ok 3', '42501', '42501', '42501', '42501'),
@@ -158,6 +160,7 @@ INSERT INTO regress_sec.expect VALUES
 ('curator',  'rejects_bi',      'ok 2', NULL, NULL, NULL, '42809'),
 ('curator',  'imports_bi',      'ok 3', NULL, NULL, NULL, '42809'),
 ('curator',  'duplicate_groups', 'ok 1', NULL, NULL, NULL, '42809'),
+('curator',  'samples_facets_bi', 'ok 6', NULL, NULL, NULL, '42809'),
 ('curator',  'dataset_stats',   '42501', NULL, NULL, NULL, '42809'),
 -- admin: administers sec_a only, without clearance
 ('admin',    'datasets',        'ok 1', '42501', 'ok 1', 'ok 1', '42501'),
@@ -170,6 +173,7 @@ INSERT INTO regress_sec.expect VALUES
 ('admin',    'rejects_bi',      'ok 1', NULL, NULL, NULL, '42809'),
 ('admin',    'imports_bi',      'ok 1', NULL, NULL, NULL, '42809'),
 ('admin',    'duplicate_groups', 'ok 1', NULL, NULL, NULL, '42809'),
+('admin',    'samples_facets_bi', 'ok 3', NULL, NULL, NULL, '42809'),
 ('admin',    'dataset_stats',   '42501', NULL, NULL, NULL, '42809'),
 -- auditor: the log and the statistics only
 ('auditor',  'datasets',        '42501', '42501', '42501', '42501', '42501'),
@@ -182,6 +186,7 @@ INSERT INTO regress_sec.expect VALUES
 ('auditor',  'rejects_bi',      '42501', NULL, NULL, NULL, '42809'),
 ('auditor',  'imports_bi',      '42501', NULL, NULL, NULL, '42809'),
 ('auditor',  'duplicate_groups', '42501', NULL, NULL, NULL, '42809'),
+('auditor',  'samples_facets_bi', '42501', NULL, NULL, NULL, '42809'),
 ('auditor',  'dataset_stats',   'ok', NULL, NULL, NULL, '42809'),
 -- nogrant: a reader without a dataset grant sees nothing
 ('nogrant',  'datasets',        'ok 0', '42501', '42501', '42501', '42501'),
@@ -194,6 +199,7 @@ INSERT INTO regress_sec.expect VALUES
 ('nogrant',  'rejects_bi',      'ok 0', NULL, NULL, NULL, '42809'),
 ('nogrant',  'imports_bi',      'ok 0', NULL, NULL, NULL, '42809'),
 ('nogrant',  'duplicate_groups', 'ok 0', NULL, NULL, NULL, '42809'),
+('nogrant',  'samples_facets_bi', 'ok 0', NULL, NULL, NULL, '42809'),
 ('nogrant',  'dataset_stats',   '42501', NULL, NULL, NULL, '42809');
 -- outsider: no ftstore role, not even the schema
 INSERT INTO regress_sec.expect
@@ -201,7 +207,17 @@ SELECT 'outsider', obj, '42501', '42501', '42501', '42501', '42501'
 FROM regress_sec.expect WHERE who = 'reader';
 UPDATE regress_sec.expect SET ins = NULL, upd = NULL, del = NULL
 WHERE who = 'outsider' AND obj IN ('samples_bi', 'rejects_bi', 'imports_bi',
-								   'duplicate_groups', 'dataset_stats');
+								   'duplicate_groups', 'dataset_stats',
+								   'samples_facets_bi');
+
+-- Every table and view of the schema is in the matrix, for every role: a
+-- relation added later fails here until its expected outcomes are written.
+SELECT c.relname AS not_in_matrix
+FROM pg_class c
+WHERE c.relnamespace = 'ftstore'::regnamespace AND c.relkind IN ('r', 'v', 'm', 'p', 'f')
+  AND (SELECT count(DISTINCT e.who) FROM regress_sec.expect e
+	   WHERE e.obj = c.relname) <> 6
+ORDER BY 1;
 
 CREATE TABLE regress_sec.got (who text, obj text, op text, outcome text);
 GRANT INSERT ON regress_sec.got TO PUBLIC;
@@ -240,36 +256,72 @@ SELECT count(*) AS cells_checked FROM regress_sec.got;
 -- The functions, role by role.
 -- ---------------------------------------------------------------------------
 
-CREATE TABLE regress_sec.calls (ord int, stmt text);
+-- fn names the function each call exercises, so that the check after the
+-- calls can tell which functions no call covers.
+CREATE TABLE regress_sec.calls (ord int, fn text, stmt text);
 GRANT SELECT ON regress_sec.calls TO PUBLIC;
 INSERT INTO regress_sec.calls VALUES
-(1, $$SELECT * FROM ftstore.import_data('sec_a', 'f.jsonl', '{"instruction": "f", "output": "f"}')$$),
-(2, $$SELECT * FROM ftstore.import_data('sec_b', 'f.jsonl', '{"instruction": "f", "output": "f"}')$$),
-(3, $$SELECT * FROM ftstore.import_data('sec_new', 'f.jsonl', '{"instruction": "f", "output": "f"}')$$),
-(4, $$SELECT * FROM ftstore.import_file('sec_a', '/etc/hostname')$$),
-(5, $$SELECT * FROM ftstore.export('sec_a')$$),
-(6, $$SELECT * FROM ftstore.export('sec_hidden')$$),
-(7, $$SELECT * FROM ftstore.export_audited('sec_a')$$),
-(8, $$SELECT ftstore.export_file('sec_a', '/tmp/regress_sec_x.jsonl')$$),
-(9, $$SELECT ftstore.dedup_exact('sec_a')$$),
-(10, $$SELECT * FROM ftstore.report('sec_a')$$),
-(11, $$SELECT ftstore.dataset_id('sec_hidden')$$),
-(12, $$SELECT ftstore.create_dataset('sec_new')$$),
-(13, $$SELECT ftstore.grant('sec_a', 'regress_sec_nogrant', 'read')$$),
-(14, $$SELECT ftstore.grant('sec_b', 'regress_sec_nogrant', 'read')$$),
-(15, $$SELECT ftstore.grant('sec_nope', 'regress_sec_nogrant', 'read')$$),
-(16, $$SELECT ftstore.revoke('sec_a', 'regress_sec_reader', 'read')$$),
-(17, $$SELECT * FROM ftstore.grants('sec_a')$$),
-(18, $$SELECT ftstore.create_roles()$$),
-(19, $$SELECT * FROM ftstore.read_records('/etc/hostname')$$),
-(20, $$SELECT ftstore.log_export('sec_hidden', 'openai', 0)$$),
-(21, $$SELECT ftstore.can_access(1, 'read')$$),
-(22, $$SELECT ftstore.forget_dropped_roles()$$),
-(23, $$SELECT ftstore.label('sec_a', NULL, '{"m": 1}')$$);
+(1, 'ftstore.import_data(text,text,text,text)', $$SELECT * FROM ftstore.import_data('sec_a', 'f.jsonl', '{"instruction": "f", "output": "f"}')$$),
+(2, NULL, $$SELECT * FROM ftstore.import_data('sec_b', 'f.jsonl', '{"instruction": "f", "output": "f"}')$$),
+(3, NULL, $$SELECT * FROM ftstore.import_data('sec_new', 'f.jsonl', '{"instruction": "f", "output": "f"}')$$),
+(4, 'ftstore.import_file(text,text,text)', $$SELECT * FROM ftstore.import_file('sec_a', '/etc/hostname')$$),
+(5, 'ftstore.export(text,text,boolean)', $$SELECT * FROM ftstore.export('sec_a')$$),
+(6, NULL, $$SELECT * FROM ftstore.export('sec_hidden')$$),
+(7, 'ftstore.export_audited(text,text,boolean)', $$SELECT * FROM ftstore.export_audited('sec_a')$$),
+(8, 'ftstore.export_file(text,text,text,text,boolean)', $$SELECT ftstore.export_file('sec_a', '/tmp/regress_sec_x.jsonl')$$),
+(9, 'ftstore.dedup_exact(text)', $$SELECT ftstore.dedup_exact('sec_a')$$),
+(10, 'ftstore.report(text)', $$SELECT * FROM ftstore.report('sec_a')$$),
+(11, 'ftstore.dataset_id(text,boolean)', $$SELECT ftstore.dataset_id('sec_hidden')$$),
+(12, 'ftstore.create_dataset(text,text,boolean)', $$SELECT ftstore.create_dataset('sec_new')$$),
+(13, 'ftstore."grant"(text,name,text)', $$SELECT ftstore.grant('sec_a', 'regress_sec_nogrant', 'read')$$),
+(14, NULL, $$SELECT ftstore.grant('sec_b', 'regress_sec_nogrant', 'read')$$),
+(15, NULL, $$SELECT ftstore.grant('sec_nope', 'regress_sec_nogrant', 'read')$$),
+(16, 'ftstore.revoke(text,name,text)', $$SELECT ftstore.revoke('sec_a', 'regress_sec_reader', 'read')$$),
+(17, 'ftstore.grants(text)', $$SELECT * FROM ftstore.grants('sec_a')$$),
+(18, 'ftstore.create_roles()', $$SELECT ftstore.create_roles()$$),
+(19, 'ftstore.read_records(text)', $$SELECT * FROM ftstore.read_records('/etc/hostname')$$),
+(20, 'ftstore.log_export(text,text,bigint)', $$SELECT ftstore.log_export('sec_hidden', 'openai', 0)$$),
+(21, 'ftstore.can_access(integer,text)', $$SELECT ftstore.can_access(1, 'read')$$),
+(22, 'ftstore.forget_dropped_roles()', $$SELECT ftstore.forget_dropped_roles()$$),
+(23, 'ftstore.label(text,jsonb,jsonb)', $$SELECT ftstore.label('sec_a', NULL, '{"m": 1}')$$),
+(24, 'ftstore.import_data(text,text,bytea,text)', $$SELECT * FROM ftstore.import_data('sec_a', 'g.jsonl', convert_to('{"instruction": "g", "output": "g"}', 'UTF8'))$$),
+-- One row per visible sample of sec_a: the format facet counts each once.
+(25, 'ftstore.facet_summary(text)', $$SELECT * FROM ftstore.facet_summary('sec_a') f, generate_series(1, f.samples::integer) WHERE f.facet = 'format'$$),
+(26, 'ftstore.unlabel(text,jsonb,text[])', $$SELECT ftstore.unlabel('sec_a', NULL, '{m}')$$),
+(27, 'ftstore.label_from_dataset_info(text,jsonb,text,jsonb)', $$SELECT ftstore.label_from_dataset_info('sec_a', '{"e": {"file_name": "e.json"}}', 'e')$$),
+(28, 'ftstore.current_actor()', $$SELECT ftstore.current_actor()$$),
+(29, 'ftstore.granted_datasets(text)', $$SELECT ftstore.granted_datasets('read')$$),
+(30, 'ftstore.readable_datasets()', $$SELECT ftstore.readable_datasets()$$),
+(31, 'ftstore.writable_datasets()', $$SELECT ftstore.writable_datasets()$$),
+(32, 'ftstore.administers(name,integer)', $$SELECT ftstore.administers('postgres', 1)$$),
+-- Trigger functions: refused before PostgreSQL would say they are ones.
+(33, 'ftstore.samples_unlink_restricted()', $$SELECT ftstore.samples_unlink_restricted()$$),
+(34, 'ftstore.audit_rows()', $$SELECT ftstore.audit_rows()$$),
+(35, 'ftstore.audit_truncate()', $$SELECT ftstore.audit_truncate()$$),
+(36, 'ftstore.audit_import()', $$SELECT ftstore.audit_import()$$),
+(37, 'ftstore.audit_dataset()', $$SELECT ftstore.audit_dataset()$$),
+(38, 'ftstore.audit_grant()', $$SELECT ftstore.audit_grant()$$),
+(39, 'ftstore.audit_log_refuse()', $$SELECT ftstore.audit_log_refuse()$$);
+
+-- Every function of the extension that is not immutable (so may read or
+-- write stored data), and every SECURITY DEFINER one, has a call above.
+SELECT p.oid::regprocedure AS not_called
+FROM pg_proc p
+JOIN pg_depend dep ON dep.classid = 'pg_proc'::regclass AND dep.objid = p.oid
+	AND dep.deptype = 'e'
+JOIN pg_extension e ON e.oid = dep.refobjid AND e.extname = 'ftstore'
+WHERE (p.provolatile <> 'i' OR p.prosecdef)
+  AND p.oid::regprocedure::text NOT IN (SELECT fn FROM regress_sec.calls
+										WHERE fn IS NOT NULL)
+ORDER BY 1::text;
 
 -- Rows returned, or the SQLSTATE.  A dataset the caller may not see gives
 -- 42704, as one that does not exist does (11, 6); a dataset the caller may
 -- not administer gives 42501, as one that does not exist does (14, 15).
+-- The auditor may not read the grants, so it cannot ask which datasets it
+-- holds (21, 29-31).  facet_summary looks the dataset up only for the rows
+-- it sees, so for a role that sees none it is empty rather than an error
+-- (25): either way it says nothing of sec_a.
 CREATE TABLE regress_sec.call_expect (ord int, reader text, curator text,
 									  admin text, auditor text, nogrant text,
 									  outsider text);
@@ -296,7 +348,19 @@ INSERT INTO regress_sec.call_expect VALUES
 (20, '42501', '42501', '42501', '42501', '42501', '42501'),	-- no export of what one cannot read
 (21, 'ok 1', 'ok 1', 'ok 1', '42501', 'ok 1', '42501'),
 (22, '42501', '42501', 'ok 1', '42501', '42501', '42501'),
-(23, '42501', 'ok 1', 'ok 1', '42501', '42501', '42501');
+(23, '42501', 'ok 1', 'ok 1', '42501', '42501', '42501'),
+(24, '42501', 'ok 1', 'ok 1', '42501', '42501', '42501'),
+(25, 'ok 3', 'ok 3', 'ok 3', '42501', 'ok 0', '42501'),
+(26, '42501', 'ok 1', 'ok 1', '42501', '42501', '42501'),
+(27, '42501', 'ok 1', 'ok 1', '42501', '42501', '42501'),
+(28, 'ok 1', 'ok 1', 'ok 1', 'ok 1', 'ok 1', '42501'),
+(29, 'ok 1', 'ok 1', 'ok 1', '42501', 'ok 1', '42501'),
+(30, 'ok 1', 'ok 1', 'ok 1', '42501', 'ok 1', '42501'),
+(31, 'ok 1', 'ok 1', 'ok 1', '42501', 'ok 1', '42501');
+-- No role may run the internal ones.
+INSERT INTO regress_sec.call_expect
+SELECT g, '42501', '42501', '42501', '42501', '42501', '42501'
+FROM generate_series(32, 39) g;
 
 CREATE TABLE regress_sec.call_got (who text, ord int, outcome text);
 GRANT INSERT ON regress_sec.call_got TO PUBLIC;
@@ -505,6 +569,50 @@ END;
 $$;
 SELECT regress_sec.explain_leaks(
 	'SELECT * FROM ftstore.samples WHERE source OPERATOR(regress_sec.===) ''x''');
+RESET ROLE;
+-- Row estimates: the hidden and restricted rows' values, which the reader
+-- guesses with leakproof operators, are estimated as values nobody holds.
+-- 300 hidden rows share one source and one text, so that they would be
+-- the column's most common values if statistics were kept.
+INSERT INTO ftstore.samples (dataset_id, sample, source, record, line)
+SELECT ftstore.dataset_id('sec_hidden'),
+	   '{"instruction": "HIDDEN-common", "output": "x"}', 'HIDDEN-common', g, g
+FROM generate_series(100, 399) g;
+ANALYZE ftstore.samples, ftstore.rejects, ftstore.datasets;
+SELECT encode(fingerprint, 'hex') AS common_fp FROM ftstore.samples
+WHERE source = 'HIDDEN-common' LIMIT 1 \gset
+CREATE FUNCTION regress_sec.estimate_of(q text) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+	line	text;
+BEGIN
+	FOR line IN EXECUTE 'EXPLAIN ' || q
+	LOOP
+		IF line ~ 'Scan' THEN
+			RETURN substring(line FROM 'rows=[0-9]+');
+		END IF;
+	END LOOP;
+	RETURN NULL;
+END;
+$$;
+SET ROLE regress_sec_reader;
+SELECT x.guess,
+	   regress_sec.estimate_of(format(x.q, x.hidden))
+	   = regress_sec.estimate_of(format(x.q, x.nobody)) AS estimate_blind
+FROM (VALUES
+	(1, 'source =', 'SELECT 1 FROM ftstore.samples WHERE source = %L', 'HIDDEN-common', 'nobody'),
+	(2, 'source <', 'SELECT 1 FROM ftstore.samples WHERE source < %L', 'HIDDEN-d', 'A'),
+	(3, 'sample =', 'SELECT 1 FROM ftstore.samples WHERE sample OPERATOR(ftstore.=) %L::ftstore.ftsample',
+	 '{"instruction": "HIDDEN-common", "output": "x"}', '{"instruction": "nobody", "output": "x"}'),
+	(4, 'fingerprint =', 'SELECT 1 FROM ftstore.samples WHERE fingerprint = decode(%L, ''hex'')',
+	 :'common_fp', '00'),
+	(5, 'dataset name <', 'SELECT 1 FROM ftstore.datasets WHERE name < %L', 'sec_i', 'a'),
+	(6, 'reject raw =', 'SELECT 1 FROM ftstore.rejects WHERE raw = %L', 'not json', 'nobody'))
+	x (ord, guess, q, hidden, nobody)
+ORDER BY x.ord;
+RESET ROLE;
+DELETE FROM ftstore.samples WHERE source = 'HIDDEN-common';
+SET ROLE regress_sec_reader;
 SELECT regress_sec.explain_leaks('SELECT * FROM ftstore.samples_bi');
 SELECT regress_sec.explain_leaks('SELECT * FROM ftstore.rejects WHERE raw LIKE ''%''');
 RESET ROLE;
@@ -614,6 +722,186 @@ DELETE FROM ftstore.audit_log;
 TRUNCATE ftstore.audit_log;
 
 -- ---------------------------------------------------------------------------
+-- Labels under the policies: ftstore.@> is leakproof, so the planner may
+-- search the labels index with it for a reader; core @> is not, so for a
+-- reader it is applied after the policy, row by row.  sec_l holds 5,000
+-- samples; records 1000, 2000, ..., 5000 are labelled split=test; 4001 to
+-- 5000 are restricted, and those but 5000 labelled only=restricted; the
+-- hidden dataset's record 1 is labelled split=test too: the reader must
+-- find 1000 to 4000, by the index as by a sequential scan.
+-- ---------------------------------------------------------------------------
+
+SELECT ftstore.create_dataset('sec_l') > 0 AS created;
+INSERT INTO ftstore.samples (dataset_id, sample, source, record, line,
+							 labels, restricted)
+SELECT ftstore.dataset_id('sec_l'),
+	   format('{"instruction": "l %s", "output": "l"}', g)::ftstore.ftsample,
+	   'l.jsonl', g, g,
+	   CASE WHEN g % 1000 = 0 THEN '{"split": "test", "k": {"n": 1}}'
+			WHEN g > 4000 THEN '{"only": "restricted"}'
+			ELSE '{}' END::jsonb,
+	   g > 4000
+FROM generate_series(1, 5000) g;
+UPDATE ftstore.samples s SET labels = '{"split": "test", "k": {"n": 1}}'
+WHERE s.dataset_id = ftstore.dataset_id('sec_hidden') AND s.record = 1;
+SELECT ftstore.grant('sec_l', 'regress_sec_reader', 'read');
+ANALYZE ftstore.samples;
+
+-- The scans a plan makes, one line.
+CREATE FUNCTION regress_sec.plan_of(q text) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+	line	text;
+	scans	text[] := '{}';
+BEGIN
+	FOR line IN EXECUTE 'EXPLAIN (COSTS OFF) ' || q
+	LOOP
+		IF line ~ 'Scan' THEN
+			scans := scans || regexp_replace(line, '^[ >-]*', '');
+		END IF;
+	END LOOP;
+	RETURN array_to_string(scans, ' / ');
+END;
+$$;
+SET ROLE regress_sec_reader;
+SELECT regress_sec.plan_of($$SELECT record FROM ftstore.samples
+	WHERE labels OPERATOR(ftstore.@>) '{"split": "test"}'$$) AS leakproof_plan;
+SELECT regress_sec.plan_of($$SELECT record FROM ftstore.samples
+	WHERE labels @> '{"split": "test"}'$$) AS core_plan;
+SELECT array_agg(record ORDER BY record) AS by_index
+FROM ftstore.samples WHERE labels OPERATOR(ftstore.@>) '{"split": "test"}';
+SELECT array_agg(record ORDER BY record) AS by_index_nested
+FROM ftstore.samples WHERE labels OPERATOR(ftstore.@>) '{"k": {"n": 1}}';
+SELECT count(*) AS by_index_none
+FROM ftstore.samples WHERE labels OPERATOR(ftstore.@>) '{"split": "train"}';
+-- A leaky function beside it still runs after the policy: the index
+-- finds the hidden and the restricted rows, the policy drops them first.
+SELECT count(*) AS leak_beside_index FROM ftstore.samples
+WHERE labels OPERATOR(ftstore.@>) '{"split": "test"}'
+  AND regress_sec.leak(sample::text || source);
+-- The estimate says nothing of the hidden rows' labels: a label that only
+-- hidden rows carry (999 restricted ones, a most common value of the
+-- column's statistics) is estimated as one nobody carries.
+CREATE FUNCTION regress_sec.estimate(q text) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+	line	text;
+BEGIN
+	FOR line IN EXECUTE 'EXPLAIN ' || q
+	LOOP
+		IF line ~ 'Scan' THEN
+			RETURN substring(line FROM 'rows=[0-9]+');
+		END IF;
+	END LOOP;
+	RETURN NULL;
+END;
+$$;
+RESET ROLE;
+UPDATE ftstore.samples s SET labels = '{"only": "hidden"}'
+WHERE s.dataset_id = ftstore.dataset_id('sec_hidden') AND s.record = 2;
+ANALYZE ftstore.samples;
+SET ROLE regress_sec_reader;
+SELECT regress_sec.estimate($$SELECT * FROM ftstore.samples
+	WHERE labels OPERATOR(ftstore.@>) '{"only": "hidden"}'$$)
+	= regress_sec.estimate($$SELECT * FROM ftstore.samples
+	WHERE labels OPERATOR(ftstore.@>) '{"only": "nobody"}'$$) AS hidden_label_estimate_blind,
+	   regress_sec.estimate($$SELECT * FROM ftstore.samples
+	WHERE labels OPERATOR(ftstore.@>) '{"only": "restricted"}'$$)
+	= regress_sec.estimate($$SELECT * FROM ftstore.samples
+	WHERE labels OPERATOR(ftstore.@>) '{"only": "nobody"}'$$) AS restricted_label_estimate_blind;
+SET enable_indexscan = off;
+SET enable_bitmapscan = off;
+SELECT regress_sec.plan_of($$SELECT record FROM ftstore.samples
+	WHERE labels OPERATOR(ftstore.@>) '{"split": "test"}'$$) AS seqscan_plan;
+SELECT array_agg(record ORDER BY record) AS by_seqscan
+FROM ftstore.samples WHERE labels OPERATOR(ftstore.@>) '{"split": "test"}';
+SELECT count(*) AS by_seqscan_restricted_label
+FROM ftstore.samples WHERE labels OPERATOR(ftstore.@>) '{"only": "restricted"}';
+SELECT array_agg(record ORDER BY record) AS by_seqscan_nested
+FROM ftstore.samples WHERE labels OPERATOR(ftstore.@>) '{"k": {"n": 1}}';
+SELECT array_agg(record ORDER BY record) AS by_core
+FROM ftstore.samples WHERE labels @> '{"split": "test"}';
+RESET enable_indexscan;
+RESET enable_bitmapscan;
+RESET ROLE;
+-- The superuser, to whom no policy applies, finds all six.
+SELECT count(*) AS superuser_finds FROM ftstore.samples
+WHERE labels OPERATOR(ftstore.@>) '{"split": "test"}';
+SELECT p.proleakproof AS labels_contain_leakproof, p.prosrc
+FROM pg_proc p WHERE p.oid = 'ftstore.labels_contain(jsonb, jsonb)'::regprocedure;
+
+-- The bounds that make it leakproof: a value 33 levels down, and labels
+-- over 1 MB, are refused (terse: the error's detail would print the row).
+\set VERBOSITY terse
+UPDATE ftstore.samples SET labels = (repeat('{"a": ', 32) || '1' || repeat('}', 32))::jsonb
+WHERE source = 'SECRET-A4';
+UPDATE ftstore.samples SET labels = (repeat('{"a": ', 32) || '[1]' || repeat('}', 32))::jsonb
+WHERE source = 'SECRET-A4';
+UPDATE ftstore.samples SET labels = jsonb_build_object('big', repeat('x', 1048500))
+WHERE source = 'SECRET-A4';
+UPDATE ftstore.samples SET labels = jsonb_build_object('big', repeat('x', 1048576))
+WHERE source = 'SECRET-A4';
+\set VERBOSITY default
+UPDATE ftstore.samples SET labels = '{}' WHERE source = 'SECRET-A4';
+UPDATE ftstore.samples s SET labels = '{}'
+WHERE s.dataset_id = ftstore.dataset_id('sec_hidden') AND s.record IN (1, 2);
+DELETE FROM ftstore.datasets WHERE name = 'sec_l';
+
+-- ---------------------------------------------------------------------------
+-- Deduplication by a cleared role: restricted and unrestricted samples are
+-- ranked apart, so no visible sample points at a hidden one, and
+-- restricting a kept sample later points its visible duplicates at the
+-- next visible member.  sec_d: d1, d2, d3 the same text, d4 another.
+-- ---------------------------------------------------------------------------
+
+SELECT count(*) FROM ftstore.import_data('sec_d', 'd.jsonl',
+E'{"instruction": "same", "output": "same"}\n'
+ '{"instruction": "same", "output": "same"}\n'
+ '{"instruction": "same", "output": "same"}\n'
+ '{"instruction": "other", "output": "other"}\n');
+SELECT ftstore.grant('sec_d', 'regress_sec_curator', 'write');
+SELECT ftstore.grant('sec_d', 'regress_sec_curator', 'clearance');
+SELECT ftstore.grant('sec_d', 'regress_sec_reader', 'read');
+SELECT ftstore.grant('sec_a', 'regress_sec_curator', 'clearance');
+-- In sec_a the restricted s4 has s3's text.
+SET ROLE regress_sec_curator;
+SELECT ftstore.dedup_exact('sec_a') AS sec_a_marked;
+SELECT record, restricted, status, duplicate_of IS NULL AS kept
+FROM ftstore.samples s WHERE s.dataset_id = ftstore.dataset_id('sec_a')
+ORDER BY record;
+SELECT ftstore.dedup_exact('sec_d') AS sec_d_marked;
+RESET ROLE;
+SELECT s.record, s.status, t.record AS duplicate_of_record
+FROM ftstore.samples s LEFT JOIN ftstore.samples t ON t.id = s.duplicate_of
+WHERE s.dataset_id = ftstore.dataset_id('sec_d') ORDER BY s.record;
+-- The curator restricts d1, the kept one: d2 is kept now, d3 points at it.
+SET ROLE regress_sec_curator;
+UPDATE ftstore.samples SET restricted = true
+WHERE dataset_id = ftstore.dataset_id('sec_d') AND record = 1;
+RESET ROLE;
+SELECT s.record, s.restricted, s.status, t.record AS duplicate_of_record
+FROM ftstore.samples s LEFT JOIN ftstore.samples t ON t.id = s.duplicate_of
+WHERE s.dataset_id = ftstore.dataset_id('sec_d') ORDER BY s.record;
+-- What the uncleared reader sees: no pointer to a row it cannot read.
+SET ROLE regress_sec_reader;
+SELECT s.record, s.status, s.duplicate_of IS NULL
+		OR EXISTS (SELECT 1 FROM ftstore.samples t WHERE t.id = s.duplicate_of)
+		AS points_at_visible
+FROM ftstore.samples s WHERE s.dataset_id = ftstore.dataset_id('sec_d')
+ORDER BY s.record;
+SELECT dataset, size FROM ftstore.duplicate_groups WHERE dataset = 'sec_d';
+RESET ROLE;
+-- Running dedup_exact again keeps that ranking: d3 is the one marked.
+SET ROLE regress_sec_curator;
+SELECT ftstore.dedup_exact('sec_d') AS sec_d_marked_again;
+RESET ROLE;
+-- Over the whole store: no unrestricted sample points at a restricted one.
+SELECT count(*) AS visible_pointing_at_hidden
+FROM ftstore.samples s JOIN ftstore.samples t ON t.id = s.duplicate_of
+WHERE NOT s.restricted AND t.restricted;
+SELECT ftstore.revoke('sec_a', 'regress_sec_curator', 'clearance');
+
+-- ---------------------------------------------------------------------------
 -- Hardening, over the catalog.
 -- ---------------------------------------------------------------------------
 
@@ -652,12 +940,57 @@ FROM pg_class c
 WHERE c.relnamespace = 'ftstore'::regnamespace AND c.relkind IN ('r', 'v', 'm')
   AND (has_table_privilege('public', c.oid, 'SELECT,INSERT,UPDATE,DELETE,TRUNCATE'));
 
--- Every table with a dataset_id has its policies forced.
+-- Every table but the audit log (which no role but the auditor reads) has
+-- its policies enabled and forced, whatever it holds: a table added later
+-- (blob references, say) fails here until it has them.
 SELECT c.relname AS unprotected
-FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'dataset_id'
-WHERE c.relnamespace = 'ftstore'::regnamespace AND c.relkind = 'r'
+FROM pg_class c
+WHERE c.relnamespace = 'ftstore'::regnamespace AND c.relkind IN ('r', 'p')
   AND c.relname <> 'audit_log'
   AND NOT (c.relrowsecurity AND c.relforcerowsecurity);
+-- And a policy for each command its roles hold a privilege for.
+SELECT c.relname, x.cmd AS command_without_policy
+FROM pg_class c,
+	 LATERAL (VALUES ('SELECT'), ('INSERT'), ('UPDATE'), ('DELETE')) x (cmd)
+WHERE c.relnamespace = 'ftstore'::regnamespace AND c.relkind IN ('r', 'p')
+  AND c.relname <> 'audit_log'
+  AND EXISTS (SELECT 1
+			  FROM unnest('{ftstore_reader,ftstore_curator,ftstore_admin,ftstore_auditor}'::name[]) r
+			  WHERE CASE WHEN x.cmd = 'DELETE'
+						 THEN has_table_privilege(r, c.oid, x.cmd)
+						 ELSE has_any_column_privilege(r, c.oid, x.cmd) END)
+  AND NOT EXISTS (SELECT 1 FROM pg_policies p
+				  WHERE p.schemaname = 'ftstore' AND p.tablename = c.relname
+					AND p.cmd IN (x.cmd, 'ALL'))
+ORDER BY 1, 2;
+-- Policies say both who may see (USING) and what may be written (WITH
+-- CHECK) wherever the command has both.
+SELECT tablename, policyname FROM pg_policies
+WHERE schemaname = 'ftstore'
+  AND ((cmd IN ('SELECT', 'DELETE', 'UPDATE', 'ALL') AND qual IS NULL)
+	   OR (cmd IN ('INSERT', 'UPDATE', 'ALL') AND with_check IS NULL))
+ORDER BY 1, 2;
+-- No column that holds content keeps statistics of values: every column
+-- of a table under row-level security but keys, counts, flags and times.
+SELECT c.relname, a.attname AS column_with_statistics
+FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid
+WHERE c.relnamespace = 'ftstore'::regnamespace AND c.relkind = 'r'
+  AND c.relrowsecurity AND a.attnum > 0 AND NOT a.attisdropped
+  AND a.atttypid NOT IN ('integer'::regtype, 'bigint'::regtype,
+						 'boolean'::regtype, 'timestamptz'::regtype,
+						 'regrole'::regtype, 'name'::regtype)
+  AND NOT (c.relname = 'samples' AND a.attname = 'status')
+  AND NOT (c.relname = 'rejects' AND a.attname = 'error_code')
+  AND NOT (c.relname = 'imports' AND a.attname = 'format')
+  AND NOT (c.relname = 'dataset_grants' AND a.attname = 'privilege')
+  AND a.attstattarget <> 0
+ORDER BY 1, 2;
+-- Every view but the auditor's statistics runs as its caller.
+SELECT c.relname AS definer_view
+FROM pg_class c
+WHERE c.relnamespace = 'ftstore'::regnamespace AND c.relkind = 'v'
+  AND c.relname <> 'dataset_stats'
+  AND NOT coalesce('security_invoker=true' = ANY (c.reloptions), false);
 
 -- ---------------------------------------------------------------------------
 -- Clean up the cluster-wide roles made here.

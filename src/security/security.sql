@@ -20,8 +20,9 @@
 -- role without clearance on the dataset.
 ALTER TABLE ftstore.datasets
 	ADD COLUMN restricted boolean NOT NULL DEFAULT false;
-ALTER TABLE ftstore.samples
-	ADD COLUMN restricted boolean NOT NULL DEFAULT false;
+-- samples.restricted is made with the table (src/store/store.sql), beside
+-- dataset_id and in the unique key's index, where the policies read it
+-- cheaply.
 
 COMMENT ON COLUMN ftstore.datasets.restricted IS
 	'only roles with clearance on the dataset see its samples and rejects';
@@ -210,6 +211,36 @@ ALTER TABLE ftstore.datasets FORCE ROW LEVEL SECURITY;
 ALTER TABLE ftstore.dataset_grants ENABLE ROW LEVEL SECURITY;
 ALTER TABLE ftstore.dataset_grants FORCE ROW LEVEL SECURITY;
 
+-- No statistics of values for the columns that hold content.  The planner
+-- hands a column's statistics to LEAKPROOF operators even for a role that
+-- row-level security filters, and =, < and the like on text, bytea and
+-- ftsample are LEAKPROOF: the row estimate of EXPLAIN ... WHERE source =
+-- 'guess', or source < 'prefix', would tell a reader which values hidden
+-- rows hold (the most common values, the histogram's bounds), a hidden
+-- sample's exact text, or through the fingerprint that a hidden dataset
+-- holds a duplicate of a known text.  The cost: estimates on these
+-- columns fall back to PostgreSQL's defaults, which the lookups by
+-- (dataset_id, ...) indexes do not need.  Counts (pg_class.reltuples) and
+-- the statistics of dataset_id, status and the like remain.  ANALYZE
+-- leaves what it gathered before a column was set to 0, so an update
+-- script that adds a column here must also delete its pg_statistic rows.
+ALTER TABLE ftstore.samples
+	ALTER COLUMN sample SET STATISTICS 0,
+	ALTER COLUMN source SET STATISTICS 0,
+	ALTER COLUMN fingerprint SET STATISTICS 0,
+	ALTER COLUMN labels SET STATISTICS 0;
+ALTER TABLE ftstore.rejects
+	ALTER COLUMN source SET STATISTICS 0,
+	ALTER COLUMN raw SET STATISTICS 0,
+	ALTER COLUMN message SET STATISTICS 0,
+	ALTER COLUMN detail SET STATISTICS 0,
+	ALTER COLUMN path SET STATISTICS 0;
+ALTER TABLE ftstore.imports
+	ALTER COLUMN source SET STATISTICS 0;
+ALTER TABLE ftstore.datasets
+	ALTER COLUMN name SET STATISTICS 0,
+	ALTER COLUMN description SET STATISTICS 0;
+
 -- A restricted sample needs clearance even in a dataset that is not
 -- restricted.  The WITH CHECK of UPDATE means that only a cleared role can
 -- mark a sample restricted: the row it writes must stay visible to it.
@@ -267,6 +298,42 @@ CREATE POLICY datasets_delete ON ftstore.datasets FOR DELETE
 -- written only by grant() and revoke().
 CREATE POLICY dataset_grants_select ON ftstore.dataset_grants FOR SELECT
 	USING (pg_catalog.pg_has_role(current_user, role, 'USAGE'));
+
+-- dedup_exact ranks restricted and unrestricted samples apart, so no
+-- visible sample is marked the duplicate of a hidden one.  Restricting a
+-- sample later would break that: the visible duplicates it keeps would
+-- point at a row their readers cannot see.  So they are ranked again, at
+-- once, among the unrestricted members of their group: the earliest is
+-- kept, the others point at it.  Runs as the caller, who may write the
+-- dataset and has clearance on it (the policies let it restrict nothing
+-- otherwise), so it sees the whole group.
+CREATE FUNCTION ftstore.samples_unlink_restricted() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	WITH keep AS (
+		SELECT pg_catalog.min(s.id) AS id
+		FROM ftstore.samples s
+		WHERE s.dataset_id = NEW.dataset_id
+		  AND s.fingerprint = NEW.fingerprint
+		  AND NOT s.restricted
+	)
+	UPDATE ftstore.samples s
+	SET status = CASE WHEN s.id = keep.id THEN 'active' ELSE 'duplicate' END,
+		duplicate_of = CASE WHEN s.id = keep.id THEN NULL ELSE keep.id END
+	FROM keep
+	WHERE s.dataset_id = NEW.dataset_id
+	  AND s.fingerprint = NEW.fingerprint
+	  AND s.duplicate_of = NEW.id
+	  AND NOT s.restricted;
+	RETURN NULL;
+END;
+$$;
+
+CREATE TRIGGER samples_restricted_unlink AFTER UPDATE OF restricted ON ftstore.samples
+	FOR EACH ROW WHEN (NEW.restricted AND NOT OLD.restricted)
+	EXECUTE FUNCTION ftstore.samples_unlink_restricted();
 
 -- ---------------------------------------------------------------------------
 -- The audit trail.
@@ -718,6 +785,7 @@ REVOKE EXECUTE ON FUNCTION ftstore.audit_import() FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION ftstore.audit_dataset() FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION ftstore.audit_grant() FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION ftstore.audit_log_refuse() FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION ftstore.samples_unlink_restricted() FROM PUBLIC;
 
 -- The facets capability's functions that read or label stored samples,
 -- where that capability has them.

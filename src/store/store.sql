@@ -16,6 +16,11 @@ CREATE TABLE ftstore.datasets (
 CREATE TABLE ftstore.samples (
 	id			bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
 	dataset_id	integer NOT NULL REFERENCES ftstore.datasets (id) ON DELETE CASCADE,
+	-- Hidden from roles without clearance (docs/security.md).  Here,
+	-- beside dataset_id, because the row-level security policy reads both
+	-- on every row: a column at the end would make each row be decoded up
+	-- to its last column before the policy could test it.
+	restricted	boolean NOT NULL DEFAULT false,
 	sample		ftstore.ftsample NOT NULL,
 	source		text,
 	record		integer,
@@ -26,7 +31,10 @@ CREATE TABLE ftstore.samples (
 				CHECK (status IN ('active', 'duplicate')),
 	duplicate_of bigint,
 	created_at	timestamptz NOT NULL DEFAULT now(),
-	UNIQUE (dataset_id, source, record)
+	-- restricted rides along so that the policy can be tested in an
+	-- index-only scan (a reader's count by dataset, say).
+	CONSTRAINT samples_dataset_id_source_record_key
+		UNIQUE (dataset_id, source, record) INCLUDE (restricted)
 );
 
 CREATE INDEX samples_dataset_fingerprint_idx

@@ -111,24 +111,28 @@ my %visible = (
 	tap_admin => $n_visible,
 	tap_nogrant => 0);
 
+# What every reader of content may read: the tables but the audit log, and
+# the views but the statistics.
+my @readable = qw(samples rejects imports datasets dataset_grants
+  samples_bi rejects_bi imports_bi duplicate_groups samples_facets_bi);
+my %views = map { $_ => 1 } qw(samples_bi rejects_bi imports_bi
+  duplicate_groups samples_facets_bi dataset_stats);
+
 my %allowed = (
-	tap_reader => { map { $_ => [qw(select copy_to)] }
-		qw(samples rejects imports datasets samples_bi) },
-	tap_nogrant => { map { $_ => [qw(select copy_to)] }
-		qw(samples rejects imports datasets samples_bi) },
+	tap_reader => { map { $_ => [qw(select copy_to)] } @readable },
+	tap_nogrant => { map { $_ => [qw(select copy_to)] } @readable },
 	tap_curator => {
+		(map { $_ => [qw(select copy_to)] } @readable),
 		samples => [qw(select copy_to insert update delete)],
 		rejects => [qw(select copy_to insert delete)],
-		imports => [qw(select copy_to insert)],
-		datasets => [qw(select copy_to)],
-		samples_bi => [qw(select copy_to)] },
+		imports => [qw(select copy_to insert)] },
 	tap_admin => {
+		(map { $_ => [qw(select copy_to)] } @readable),
 		samples => [qw(select copy_to insert update delete)],
 		rejects => [qw(select copy_to insert delete)],
 		imports => [qw(select copy_to insert)],
-		datasets => [qw(select copy_to update delete)],
-		samples_bi => [qw(select copy_to)] },
-	tap_auditor => { audit_log => [qw(select copy_to)] },
+		datasets => [qw(select copy_to update delete)] },
+	tap_auditor => { map { $_ => [qw(select copy_to)] } qw(audit_log dataset_stats) },
 	tap_outsider => {});
 
 my %stmt = (
@@ -152,7 +156,19 @@ my %stmt = (
 		insert => "INSERT INTO ftstore.audit_log (actor, action) VALUES ('x', 'forged')",
 		update => "UPDATE ftstore.audit_log SET actor = 'x'",
 		delete => "DELETE FROM ftstore.audit_log" },
-	samples_bi => {});
+	dataset_grants => {
+		insert => "INSERT INTO ftstore.dataset_grants (dataset_id, role, privilege, granted_by) VALUES ($a_id, 'tap_nogrant', 'read', 'x')",
+		update => "UPDATE ftstore.dataset_grants SET privilege = 'admin'",
+		delete => "DELETE FROM ftstore.dataset_grants" },
+	map { $_ => {} } keys %views);
+
+# The matrix covers every table and view of the schema.
+is( $node->safe_psql('postgres', q{
+		SELECT string_agg(relname, ' ' ORDER BY relname) FROM pg_class
+		WHERE relnamespace = 'ftstore'::regnamespace
+		  AND relkind IN ('r', 'v', 'm', 'p', 'f')}),
+	join(' ', sort keys %stmt),
+	'the matrix names every table and view of the schema');
 
 for my $user (sort keys %allowed)
 {
@@ -165,7 +181,7 @@ for my $user (sort keys %allowed)
 		my $copy = sql_as($user,
 			"COPY (SELECT 1 FROM ftstore.$table) TO STDOUT;");
 		my $col = $table eq 'datasets' ? 'id' : 'dataset_id';
-		my $copy_table = $table eq 'samples_bi' ? $copy
+		my $copy_table = $views{$table} ? $copy
 		  : sql_as($user, "COPY ftstore.$table ($col) TO STDOUT;");
 		if ($ok{select})
 		{
@@ -204,13 +220,19 @@ for my $user (sort keys %allowed)
 		}
 
 		# TRUNCATE: nobody; a view is no table at all.
-		my $want_trunc = $table eq 'samples_bi' ? '42809' : '42501';
+		my $want_trunc = $views{$table} ? '42809' : '42501';
 		$want_trunc = '42501' if $user eq 'tap_outsider';
 		is(sql_as($user, "TRUNCATE ftstore.$table"), $want_trunc,
 			"$user: TRUNCATE $table refused");
 
-		# COPY FROM: refused, by privilege or by row-level security.
-		next if $table eq 'samples_bi';
+		# COPY FROM: refused, by privilege or by row-level security.  No
+		# role may insert into a view, which COPY checks first.
+		if ($views{$table})
+		{
+			is(sql_as($user, "COPY ftstore.$table FROM STDIN;\n\\.\n"),
+				'42501', "$user: COPY $table FROM refused");
+			next;
+		}
 		my $from = sql_as($user,
 			"COPY ftstore.$table ($col) FROM STDIN;\n$a_id\n\\.\n");
 		my $want_from =
@@ -292,6 +314,45 @@ is(sql_as('tap_auditor', 'DELETE FROM ftstore.audit_log'), '42501',
 	'the auditor cannot rewrite it');
 is($node->psql('postgres', 'DELETE FROM ftstore.audit_log'), 3,
 	'nor can the superuser, short of dropping the trigger');
+
+# ---------------------------------------------------------------------------
+# SECURITY DEFINER functions, read from the install script as built and
+# from the catalog: the same set, each pinning search_path (pg_catalog
+# first, pg_temp last) and not executable by PUBLIC.
+# ---------------------------------------------------------------------------
+
+my $script = slurp("$root/sql/ftstore--0.1.sql");
+my @in_script;
+while ($script =~ /CREATE\s+(?:OR\s+REPLACE\s+)?FUNCTION\s+([\w."]+)\s*\(/gi)
+{
+	my $name = $1;
+	# The function's header runs to the start of its body.
+	my $rest = substr($script, pos($script));
+	my ($header) = $rest =~ /^(.*?)\bAS\s+(?:\$|')/s;
+	$name =~ s/"//g;
+	push @in_script, $name if defined $header && $header =~ /SECURITY\s+DEFINER/i;
+}
+my @in_catalog = split /\n/, $node->safe_psql('postgres', q{
+	SELECT p.pronamespace::regnamespace || '.' || p.proname
+	FROM pg_proc p
+	JOIN pg_depend dep ON dep.classid = 'pg_proc'::regclass
+		AND dep.objid = p.oid AND dep.deptype = 'e'
+	JOIN pg_extension e ON e.oid = dep.refobjid AND e.extname = 'ftstore'
+	WHERE p.prosecdef ORDER BY 1});
+ok(@in_script >= 10, scalar(@in_script) . ' SECURITY DEFINER functions in the install script');
+is(join(' ', sort @in_script), join(' ', @in_catalog),
+	'the catalog holds exactly the SECURITY DEFINER functions of the script');
+for my $f (@in_catalog)
+{
+	my ($config, $public) = split /\|/, $node->safe_psql('postgres', qq{
+		SELECT coalesce(array_to_string(p.proconfig, ';'), ''),
+			   has_function_privilege('public', p.oid, 'EXECUTE')
+		FROM pg_proc p
+		WHERE p.pronamespace::regnamespace || '.' || p.proname = '$f'});
+	like($config, qr/(?:^|;)search_path=pg_catalog(?:, [a-z_]+)*, pg_temp(?:;|$)/,
+		"$f pins search_path");
+	is($public, 'f', "$f is not executable by PUBLIC");
+}
 
 $node->stop;
 done_testing();
