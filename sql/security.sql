@@ -261,10 +261,10 @@ SELECT count(*) AS cells_checked FROM regress_sec.got;
 CREATE TABLE regress_sec.calls (ord int, fn text, stmt text);
 GRANT SELECT ON regress_sec.calls TO PUBLIC;
 INSERT INTO regress_sec.calls VALUES
-(1, 'ftstore.import_data(text,text,text,text)', $$SELECT * FROM ftstore.import_data('sec_a', 'f.jsonl', '{"instruction": "f", "output": "f"}')$$),
+(1, 'ftstore.import_data(text,text,text,text,jsonb)', $$SELECT * FROM ftstore.import_data('sec_a', 'f.jsonl', '{"instruction": "f", "output": "f"}')$$),
 (2, NULL, $$SELECT * FROM ftstore.import_data('sec_b', 'f.jsonl', '{"instruction": "f", "output": "f"}')$$),
 (3, NULL, $$SELECT * FROM ftstore.import_data('sec_new', 'f.jsonl', '{"instruction": "f", "output": "f"}')$$),
-(4, 'ftstore.import_file(text,text,text)', $$SELECT * FROM ftstore.import_file('sec_a', '/etc/hostname')$$),
+(4, 'ftstore.import_file(text,text,text,jsonb)', $$SELECT * FROM ftstore.import_file('sec_a', '/etc/hostname')$$),
 (5, 'ftstore.export(text,text,boolean)', $$SELECT * FROM ftstore.export('sec_a')$$),
 (6, NULL, $$SELECT * FROM ftstore.export('sec_hidden')$$),
 (7, 'ftstore.export_audited(text,text,boolean)', $$SELECT * FROM ftstore.export_audited('sec_a')$$),
@@ -284,7 +284,7 @@ INSERT INTO regress_sec.calls VALUES
 (21, 'ftstore.can_access(integer,text)', $$SELECT ftstore.can_access(1, 'read')$$),
 (22, 'ftstore.forget_dropped_roles()', $$SELECT ftstore.forget_dropped_roles()$$),
 (23, 'ftstore.label(text,jsonb,jsonb)', $$SELECT ftstore.label('sec_a', NULL, '{"m": 1}')$$),
-(24, 'ftstore.import_data(text,text,bytea,text)', $$SELECT * FROM ftstore.import_data('sec_a', 'g.jsonl', convert_to('{"instruction": "g", "output": "g"}', 'UTF8'))$$),
+(24, 'ftstore.import_data(text,text,bytea,text,jsonb)', $$SELECT * FROM ftstore.import_data('sec_a', 'g.jsonl', convert_to('{"instruction": "g", "output": "g"}', 'UTF8'))$$),
 -- One row per visible sample of sec_a: the format facet counts each once.
 (25, 'ftstore.facet_summary(text)', $$SELECT * FROM ftstore.facet_summary('sec_a') f, generate_series(1, f.samples::integer) WHERE f.facet = 'format'$$),
 (26, 'ftstore.unlabel(text,jsonb,text[])', $$SELECT ftstore.unlabel('sec_a', NULL, '{m}')$$),
