@@ -26,7 +26,15 @@ OBJS = \
 	src/facets/gin.o \
 	src/tier/object_store.o \
 	src/tier/file_store.o \
-	src/tier/s3.o
+	src/tier/s3.o \
+	src/tier/settings.o \
+	src/tier/blob.o \
+	src/tier/media.o \
+	src/tier/codec.o \
+	src/tier/cache.o \
+	src/tier/fetch.o \
+	src/tier/offload.o \
+	src/tier/worker.o
 
 SQL_FRAGMENTS = \
 	src/sample/sample.sql \

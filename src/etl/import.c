@@ -37,6 +37,7 @@
 
 #include "etl/reader.h"
 #include "sample/ftsample.h"
+#include "tier/tier.h"
 
 /* How often an import says how far it got, at DEBUG1. */
 #define PROGRESS_EVERY 50000
@@ -68,6 +69,8 @@ typedef struct ImportState
 	Datum		dataset_id;		/* int4 */
 	FtFormat	hint;
 	bool		server_encoded; /* input is text, already verified */
+	const char *media_dir;		/* where relative media paths resolve, or
+								 * NULL to keep them as they are */
 	SPIPlanPtr	insert_samples;
 	SPIPlanPtr	insert_reject;
 	MemoryContext record_cxt;	/* reset after every record */
@@ -164,6 +167,9 @@ parse_record(ImportState *st, const FtRecord *rec, ErrorData **error)
 				len = strlen(json);
 		}
 		result = ft_sample_from_text(json, len, st->hint);
+		if (st->media_dir)
+			result = ft_tier_import_media(result, st->media_dir,
+										  DatumGetInt32(st->dataset_id));
 
 		ReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(cxt);
@@ -338,7 +344,7 @@ store_reject(ImportState *st, const FtRecord *rec, ErrorData *edata)
 static void
 run_import(FunctionCallInfo fcinfo, text *dataset, text *source,
 		   const char *format, FtFormat hint, FtReader *reader,
-		   bool server_encoded)
+		   bool server_encoded, const char *media_dir)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	TimestampTz started_at = GetCurrentTimestamp();
@@ -355,6 +361,7 @@ run_import(FunctionCallInfo fcinfo, text *dataset, text *source,
 	st.source = PointerGetDatum(source);
 	st.hint = hint;
 	st.server_encoded = server_encoded;
+	st.media_dir = media_dir;
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
@@ -513,6 +520,16 @@ run_import(FunctionCallInfo fcinfo, text *dataset, text *source,
 	}
 }
 
+/* The folder of a file, against which its relative media paths resolve. */
+static char *
+media_dir(const char *path)
+{
+	char	   *dir = pstrdup(path);
+
+	get_parent_directory(dir);
+	return dir[0] ? dir : pstrdup(".");
+}
+
 /*
  * ftstore.import_file(dataset, path, format): a file on the server, for
  * superusers and members of pg_read_server_files.
@@ -534,7 +551,8 @@ ft_import_file(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, 0);
 
 	reader = ft_reader_open_file(path);
-	run_import(fcinfo, dataset, path_text, format, hint, reader, false);
+	run_import(fcinfo, dataset, path_text, format, hint, reader, false,
+			   ft_import_media ? media_dir(path) : NULL);
 	return (Datum) 0;
 }
 
@@ -559,7 +577,7 @@ ft_import_data(PG_FUNCTION_ARGS)
 	reader = ft_reader_open_buffer(VARDATA_ANY(data),
 								   VARSIZE_ANY_EXHDR(data),
 								   text_to_cstring(source));
-	run_import(fcinfo, dataset, source, format, hint, reader, false);
+	run_import(fcinfo, dataset, source, format, hint, reader, false, NULL);
 	return (Datum) 0;
 }
 
@@ -583,6 +601,6 @@ ft_import_text(PG_FUNCTION_ARGS)
 	reader = ft_reader_open_buffer(VARDATA_ANY(data),
 								   VARSIZE_ANY_EXHDR(data),
 								   text_to_cstring(source));
-	run_import(fcinfo, dataset, source, format, hint, reader, true);
+	run_import(fcinfo, dataset, source, format, hint, reader, true, NULL);
 	return (Datum) 0;
 }
