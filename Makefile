@@ -52,7 +52,7 @@ SQL_FRAGMENTS = \
 DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql
 EXTRA_CLEAN = $(DATA_built)
 
-REGRESS = ftsample render accessors fingerprint validate store hostile facets security
+REGRESS = ftsample render accessors fingerprint validate store hostile facets security tier
 REGRESS_OPTS = --inputdir=.
 
 TAP_TESTS = 1

@@ -446,6 +446,8 @@ ft_blob(PG_FUNCTION_ARGS)
 						   list_length(refs))));
 	ref = list_nth(refs, ordinal - 1);
 
+	/* before SPI_connect: the bytes must outlive SPI_finish */
+	initStringInfo(&buf);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	if (!reference_visible(ref))
@@ -454,7 +456,6 @@ ft_blob(PG_FUNCTION_ARGS)
 				 errmsg("permission denied for blob %s", ref->hex),
 				 errdetail("No sample the current role may read references this blob.")));
 
-	initStringInfo(&buf);
 	ft_tier_become_owner(&save_userid, &save_sec);
 	ft_blob_fetch(ref, &buf);
 	ft_tier_restore_user(save_userid, save_sec);
