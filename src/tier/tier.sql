@@ -9,18 +9,6 @@
 -- directly but ftstore.blob_refs, whose rows follow the samples' policies;
 -- everything else goes through the functions below.
 
--- The extension's owner acts on the tier's tables through the functions
--- here; with FORCE ROW LEVEL SECURITY it needs a policy like anyone else.
-CREATE FUNCTION ftstore.is_tier_owner() RETURNS boolean
-LANGUAGE sql STABLE PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
-AS $$
-SELECT pg_catalog.pg_has_role(current_user,
-							  (SELECT e.extowner FROM pg_catalog.pg_extension e
-							   WHERE e.extname OPERATOR(pg_catalog.=) 'ftstore'),
-							  'USAGE')
-$$;
-
 -- One row per blob, keyed by the SHA-256 of its bytes.  The sample's
 -- reference string holds what never changes (hash, size, media type);
 -- this row holds what does.
@@ -106,14 +94,22 @@ ALTER TABLE ftstore.blob_refs FORCE ROW LEVEL SECURITY;
 ALTER TABLE ftstore.blob_keys ENABLE ROW LEVEL SECURITY;
 ALTER TABLE ftstore.blob_keys FORCE ROW LEVEL SECURITY;
 
+-- The extension's owner works on these tables through the functions
+-- below; with FORCE ROW LEVEL SECURITY it needs a policy like any role.
+-- Written out rather than a helper function, which every role evaluating
+-- the policies of blob_refs would need EXECUTE on.
 CREATE POLICY blob_catalog_owner ON ftstore.blob_catalog FOR ALL
-	USING (ftstore.is_tier_owner()) WITH CHECK (ftstore.is_tier_owner());
+	USING (pg_catalog.pg_has_role(current_user, (SELECT e.extowner FROM pg_catalog.pg_extension e WHERE e.extname OPERATOR(pg_catalog.=) 'ftstore'), 'USAGE'))
+	WITH CHECK (pg_catalog.pg_has_role(current_user, (SELECT e.extowner FROM pg_catalog.pg_extension e WHERE e.extname OPERATOR(pg_catalog.=) 'ftstore'), 'USAGE'));
 CREATE POLICY blob_hot_owner ON ftstore.blob_hot FOR ALL
-	USING (ftstore.is_tier_owner()) WITH CHECK (ftstore.is_tier_owner());
+	USING (pg_catalog.pg_has_role(current_user, (SELECT e.extowner FROM pg_catalog.pg_extension e WHERE e.extname OPERATOR(pg_catalog.=) 'ftstore'), 'USAGE'))
+	WITH CHECK (pg_catalog.pg_has_role(current_user, (SELECT e.extowner FROM pg_catalog.pg_extension e WHERE e.extname OPERATOR(pg_catalog.=) 'ftstore'), 'USAGE'));
 CREATE POLICY blob_claims_owner ON ftstore.blob_claims FOR ALL
-	USING (ftstore.is_tier_owner()) WITH CHECK (ftstore.is_tier_owner());
+	USING (pg_catalog.pg_has_role(current_user, (SELECT e.extowner FROM pg_catalog.pg_extension e WHERE e.extname OPERATOR(pg_catalog.=) 'ftstore'), 'USAGE'))
+	WITH CHECK (pg_catalog.pg_has_role(current_user, (SELECT e.extowner FROM pg_catalog.pg_extension e WHERE e.extname OPERATOR(pg_catalog.=) 'ftstore'), 'USAGE'));
 CREATE POLICY blob_keys_owner ON ftstore.blob_keys FOR ALL
-	USING (ftstore.is_tier_owner()) WITH CHECK (ftstore.is_tier_owner());
+	USING (pg_catalog.pg_has_role(current_user, (SELECT e.extowner FROM pg_catalog.pg_extension e WHERE e.extname OPERATOR(pg_catalog.=) 'ftstore'), 'USAGE'))
+	WITH CHECK (pg_catalog.pg_has_role(current_user, (SELECT e.extowner FROM pg_catalog.pg_extension e WHERE e.extname OPERATOR(pg_catalog.=) 'ftstore'), 'USAGE'));
 
 -- A reference is visible when its sample is: the subquery runs under the
 -- samples' own policies (grants, restricted datasets and samples,
@@ -122,11 +118,12 @@ CREATE POLICY blob_refs_select ON ftstore.blob_refs FOR SELECT
 	USING (EXISTS (SELECT 1 FROM ftstore.samples s
 				   WHERE s.id OPERATOR(pg_catalog.=) blob_refs.sample_id));
 CREATE POLICY blob_refs_owner ON ftstore.blob_refs FOR ALL
-	USING (ftstore.is_tier_owner()) WITH CHECK (ftstore.is_tier_owner());
+	USING (pg_catalog.pg_has_role(current_user, (SELECT e.extowner FROM pg_catalog.pg_extension e WHERE e.extname OPERATOR(pg_catalog.=) 'ftstore'), 'USAGE'))
+	WITH CHECK (pg_catalog.pg_has_role(current_user, (SELECT e.extowner FROM pg_catalog.pg_extension e WHERE e.extname OPERATOR(pg_catalog.=) 'ftstore'), 'USAGE'));
 
--- Every role may ask for the references it can see; the policy decides
--- which.  Nothing else of the tier is granted.
-GRANT SELECT ON ftstore.blob_refs TO PUBLIC;
+-- ftstore.create_roles() grants SELECT on blob_refs to ftstore_reader, so
+-- that blob() can ask, as the caller, which references it sees; nothing
+-- else of the tier is granted to any role.
 
 -- Blobs and references are the installation's data: pg_dump keeps them,
 -- keys included (a dump without them could not read the cold tier).
@@ -198,15 +195,19 @@ CREATE FUNCTION ftstore.blobs(sample ftstore.ftsample)
 RETURNS TABLE (ordinal integer, sha256 text, bytes bigint, media_type text,
 			   tier text)
 	AS 'MODULE_PATHNAME', 'ft_blobs' LANGUAGE C STABLE STRICT;
+REVOKE EXECUTE ON FUNCTION ftstore.blobs(ftstore.ftsample) FROM PUBLIC;
 
 COMMENT ON FUNCTION ftstore.blobs(ftstore.ftsample) IS
 	'the blobs a sample references: ordinal, SHA-256 in hex, size, media type, tier';
 
 -- The checks are inside: the caller must see a sample that references
--- the blob (ftstore.blob_refs, under the row policies).
+-- the blob (ftstore.blob_refs, under the row policies).  Like every
+-- function of the security model, these are granted to the ftstore roles
+-- by create_roles(), not to PUBLIC.
 CREATE FUNCTION ftstore.blob(sample ftstore.ftsample, ordinal integer)
 RETURNS bytea
 	AS 'MODULE_PATHNAME', 'ft_blob' LANGUAGE C STABLE STRICT;
+REVOKE EXECUTE ON FUNCTION ftstore.blob(ftstore.ftsample, integer) FROM PUBLIC;
 
 COMMENT ON FUNCTION ftstore.blob(ftstore.ftsample, integer) IS
 	'the bytes of a sample''s blob, fetched from wherever they are and checked against its hash';
@@ -220,6 +221,7 @@ CREATE FUNCTION ftstore.store_blob(dataset text, data bytea,
 RETURNS text
 	AS 'MODULE_PATHNAME', 'ft_store_blob' LANGUAGE C VOLATILE
 	CALLED ON NULL INPUT;
+REVOKE EXECUTE ON FUNCTION ftstore.store_blob(text, bytea, text) FROM PUBLIC;
 
 COMMENT ON FUNCTION ftstore.store_blob(text, bytea, text) IS
 	'store bytes as a blob of a dataset; returns the reference to put in a sample''s media list';
