@@ -179,6 +179,7 @@ fetch_cold(const FtBlobRef *ref, StringInfo out)
 void
 ft_blob_fetch(const FtBlobRef *ref, StringInfo out)
 {
+	static SPIPlanPtr plan = NULL;
 	Oid			argtypes[1] = {BYTEAOID};
 	Datum		args[1];
 	bytea	   *hash = palloc(VARHDRSZ + FT_SHA256_LEN);
@@ -189,11 +190,13 @@ ft_blob_fetch(const FtBlobRef *ref, StringInfo out)
 	SET_VARSIZE(hash, VARHDRSZ + FT_SHA256_LEN);
 	memcpy(VARDATA(hash), ref->sha256, FT_SHA256_LEN);
 	args[0] = PointerGetDatum(hash);
-	ret = SPI_execute_with_args("SELECT c.tier, h.data FROM ftstore.blob_catalog c"
-								" LEFT JOIN ftstore.blob_hot h"
-								" ON h.sha256 OPERATOR(pg_catalog.=) c.sha256"
-								" WHERE c.sha256 OPERATOR(pg_catalog.=) $1",
-								1, argtypes, args, NULL, true, 1);
+	ret = SPI_execute_plan(ft_tier_plan(&plan,
+										"SELECT c.tier, h.data FROM ftstore.blob_catalog c"
+										" LEFT JOIN ftstore.blob_hot h"
+										" ON h.sha256 OPERATOR(pg_catalog.=) c.sha256"
+										" WHERE c.sha256 OPERATOR(pg_catalog.=) $1",
+										1, argtypes),
+						   args, NULL, true, 1);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "could not look up blob catalog: %s",
 			 SPI_result_code_string(ret));

@@ -58,6 +58,8 @@ extern const char *ft_media_type_of(const char *data, size_t len,
 extern void ft_tier_become_owner(Oid *save_userid, int *save_sec);
 extern void ft_tier_restore_user(Oid save_userid, int save_sec);
 extern Oid	ft_tier_owner(void);
+extern struct _SPI_plan *ft_tier_plan(struct _SPI_plan **slot, const char *sql,
+									 int nargs, Oid *argtypes);
 extern void ft_blob_store_hot(int32 dataset_id, const char *data,
 							  size_t len, const char *media_type,
 							  uint8 *sha256);
