@@ -9,7 +9,7 @@
  *	  2. encode it (codec.c) and put the object, on the mirror too if set;
  *	  3. read every copy back and compare it byte for byte;
  *	  4. mark the catalog row cold and delete the hot copy.
- * Steps 4's changes commit together or not at all.  A crash or an error
+ * Step 4's changes commit together or not at all.  A crash or an error
  * before the commit leaves the blob hot and readable, and at worst an
  * object no catalog row calls cold: an orphan, which the collector removes
  * after the grace period.  The row lock of step 1 is held to the commit,
@@ -21,6 +21,7 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -28,6 +29,7 @@
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
+#include "utils/resowner.h"
 #include "utils/timestamp.h"
 
 #include "tier/tier.h"
@@ -424,11 +426,13 @@ key_hash(const char *key, uint8 *sha256, char *hex)
  * Whether the object of a blob may go: no catalog row calls it cold.
  * Takes the row lock an offload holds until its commit, or, with no row,
  * inserts a placeholder that makes any concurrent store of the same blob
- * wait for this transaction; so no offload can publish the object between
- * this check and the removal.  The placeholder is deleted by the caller.
+ * wait; so no offload can publish the object between this check and the
+ * removal.  Runs in a subtransaction of the caller's, which rolls back
+ * afterwards: that drops the lock and the placeholder at once, so the
+ * sweep never holds more than one blob's lock.
  */
 static bool
-object_unneeded(bytea *hash, bool *placeholder)
+object_unneeded(bytea *hash)
 {
 	Oid			argtypes[1] = {BYTEAOID};
 	Datum		args[1];
@@ -436,7 +440,6 @@ object_unneeded(bytea *hash, bool *placeholder)
 	char	   *tier;
 
 	args[0] = PointerGetDatum(hash);
-	*placeholder = false;
 	ret = SPI_execute_with_args("INSERT INTO ftstore.blob_catalog"
 								" (sha256, bytes, media_type, tier)"
 								" VALUES ($1, 0, 'application/octet-stream', 'hot')"
@@ -445,10 +448,7 @@ object_unneeded(bytea *hash, bool *placeholder)
 	if (ret != SPI_OK_INSERT)
 		elog(ERROR, "could not lock blob: %s", SPI_result_code_string(ret));
 	if (SPI_processed == 1)
-	{
-		*placeholder = true;
 		return true;
-	}
 	ret = SPI_execute_with_args("SELECT tier FROM ftstore.blob_catalog"
 								" WHERE sha256 OPERATOR(pg_catalog.=) $1"
 								" FOR UPDATE",
@@ -461,14 +461,47 @@ object_unneeded(bytea *hash, bool *placeholder)
 	return strcmp(tier, "cold") != 0;
 }
 
+/* Checks and removes one object under the lock of its blob. */
+static bool
+sweep_one(FtObjectStore *store, const char *key, bytea *hash)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	volatile bool removed = false;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		if (object_unneeded(hash))
+			removed = store->ops->remove(store, key);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+		ReThrowError(edata);
+	}
+	PG_END_TRY();
+	/* the object is gone or kept; the lock and placeholder go now */
+	RollbackAndReleaseCurrentSubTransaction();
+	MemoryContextSwitchTo(cxt);
+	CurrentResourceOwner = owner;
+	return removed;
+}
+
 static int64
 sweep_store(FtObjectStore *store)
 {
 	SweepState	st;
 	ListCell   *lc;
 	int64		removed = 0;
-	Oid			argtypes[1] = {BYTEAOID};
-	Datum		args[1];
 
 	st.cutoff = GetCurrentTimestamp() - (int64) ft_collect_grace * USECS_PER_SEC;
 	st.keys = NIL;
@@ -478,31 +511,17 @@ sweep_store(FtObjectStore *store)
 		const char *key = lfirst(lc);
 		uint8		sha256[FT_SHA256_LEN];
 		char		hex[FT_SHA256_HEX_LEN + 1];
-		bool		placeholder;
-		bytea	   *hash;
 
 		CHECK_FOR_INTERRUPTS();
 		if (!key_hash(key, sha256, hex))
 			continue;
-		hash = hash_bytea(sha256);
-		if (object_unneeded(hash, &placeholder))
+		if (sweep_one(store, key, hash_bytea(sha256)))
 		{
-			if (store->ops->remove(store, key))
-				removed++;
+			removed++;
 			ereport(DEBUG1,
 					(errmsg_internal("collector removed object \"%s\" of \"%s\"",
 									 key, store->url)));
 		}
-		if (placeholder)
-		{
-			args[0] = PointerGetDatum(hash);
-			if (SPI_execute_with_args("DELETE FROM ftstore.blob_catalog"
-									  " WHERE sha256 OPERATOR(pg_catalog.=) $1",
-									  1, argtypes, args, NULL, false, 0)
-				!= SPI_OK_DELETE)
-				elog(ERROR, "could not delete placeholder");
-		}
-		SPI_freetuptable(SPI_tuptable);
 	}
 	return removed;
 }

@@ -6,13 +6,16 @@
 # which sample holds which bytes; the collector runs with no grace period
 # after every few rounds, and every referenced blob must then read back
 # with the hash Perl computes over the bytes it generated.  The seed is
-# printed, so a failure can be replayed with FTSTORE_TEST_SEED.
+# printed, so a failure can be replayed with FTSTORE_TEST_SEED.  Then the
+# object sweep runs in a loop in another session while samples are added
+# and offloads commit and roll back.
 #
 use strict;
 use warnings;
 
 use Digest::MD5 qw(md5_hex);
 use Digest::SHA qw(sha256_hex);
+use IPC::Run;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
@@ -110,6 +113,51 @@ for my $round (1 .. 60)
 		'0', "round $round: no unreferenced blob is left");
 }
 ok($collected == 15 && $ops == 60, "ran $ops operations and $collected collections (seed $seed)");
+
+# The sweep running concurrently, transaction after transaction, while
+# samples come and go and offloads commit or roll back.
+my ($bg_out, $bg_err) = ('', '');
+my $bg = IPC::Run::start(
+	[ 'psql', '-X', '-v', 'ON_ERROR_STOP=1', '-d', $node->connstr('postgres'), '-c',
+	  q{DO $$ BEGIN FOR i IN 1 .. 300 LOOP PERFORM ftstore.collect_objects(); COMMIT; END LOOP; END $$} ],
+	'>', \$bg_out, '2>', \$bg_err);
+for my $round (1 .. 40)
+{
+	my $ds = rand() < 0.5 ? 'c1' : 'c2';
+	my $k = $names[ int(rand(@names)) ] . "x";
+	my $op = int(rand(4));
+	if ($op <= 1)
+	{
+		$record++;
+		my $id = $node->safe_psql('postgres', qq{
+			INSERT INTO ftstore.samples (dataset_id, sample, source, record)
+			VALUES (ftstore.dataset_id('$ds'), public.sample_with('$ds', '$k', 1), 'r', $record)
+			RETURNING id});
+		$sample{$id} = $k;
+	}
+	elsif ($op == 2)
+	{
+		$node->safe_psql('postgres', "BEGIN; SELECT ftstore.offload('$ds'); ROLLBACK;");
+	}
+	else
+	{
+		$node->safe_psql('postgres', "SELECT ftstore.offload('$ds')");
+	}
+}
+$bg->finish;
+is($bg_err, '', 'the concurrent sweeps ran without error');
+my $expected = join ',', map { "$_:" . bytes_hex($sample{$_}) } sort { $a <=> $b } keys %sample;
+is( $node->safe_psql('postgres', q{
+		SELECT coalesce(string_agg(id || ':' || encode(sha256(ftstore.blob(sample, 1)), 'hex'),
+						  ',' ORDER BY id), '')
+		FROM ftstore.samples}),
+	$expected, 'after concurrent sweeps, every referenced blob reads back');
+$node->safe_psql('postgres', 'SELECT ftstore.offload(name) FROM ftstore.datasets');
+is( $node->safe_psql('postgres', q{
+		SELECT coalesce(string_agg(id || ':' || encode(sha256(ftstore.blob(sample, 1)), 'hex'),
+						  ',' ORDER BY id), '')
+		FROM ftstore.samples}),
+	$expected, 'and again once all are cold');
 
 $node->stop;
 done_testing();
