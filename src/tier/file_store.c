@@ -32,7 +32,13 @@ typedef struct FileStore
 	char	   *dir;			/* absolute, without a trailing slash */
 } FileStore;
 
-/* Temporary files start with this, so that list never reports them. */
+/*
+ * Temporary files start with this, so that list never reports them.
+ *
+ * XXX One left by a crash in the middle of a put stays: the collector sees
+ * only objects.  Removing temporary files older than the grace period in
+ * list, or a sweep of its own, would clear them.
+ */
 #define TEMP_PREFIX ".tmp-"
 
 static void
