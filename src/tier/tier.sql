@@ -56,9 +56,11 @@ COMMENT ON TABLE ftstore.blob_claims IS
 
 -- Which sample references which blob, kept by the triggers below.  Its
 -- foreign key to the catalog is what keeps the collector from removing a
--- referenced blob.
+-- referenced blob.  None to the samples: TRUNCATE ftstore.samples must
+-- keep working, so the triggers remove the references of deleted and
+-- truncated samples instead.
 CREATE TABLE ftstore.blob_refs (
-	sample_id	bigint NOT NULL REFERENCES ftstore.samples (id) ON DELETE CASCADE,
+	sample_id	bigint NOT NULL,
 	ordinal		integer NOT NULL,
 	dataset_id	integer NOT NULL,
 	sha256		bytea NOT NULL REFERENCES ftstore.blob_catalog (sha256),
@@ -190,6 +192,31 @@ CREATE TRIGGER samples_blob_refs_insert AFTER INSERT ON ftstore.samples
 CREATE TRIGGER samples_blob_refs_update AFTER UPDATE ON ftstore.samples
 	REFERENCING NEW TABLE AS new_rows
 	FOR EACH STATEMENT EXECUTE FUNCTION ftstore.blob_refs_sync();
+
+-- The references of deleted samples go with them (their blobs stay, for
+-- the collector); a TRUNCATE of the samples truncates them all.
+CREATE FUNCTION ftstore.blob_refs_forget() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, ftstore, pg_temp
+AS $$
+BEGIN
+	IF TG_OP = 'TRUNCATE' THEN
+		TRUNCATE ftstore.blob_refs;
+	ELSE
+		DELETE FROM ftstore.blob_refs r
+		USING old_rows o
+		WHERE r.sample_id = o.id;
+	END IF;
+	RETURN NULL;
+END;
+$$;
+REVOKE EXECUTE ON FUNCTION ftstore.blob_refs_forget() FROM PUBLIC;
+
+CREATE TRIGGER samples_blob_refs_delete AFTER DELETE ON ftstore.samples
+	REFERENCING OLD TABLE AS old_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION ftstore.blob_refs_forget();
+CREATE TRIGGER samples_blob_refs_truncate AFTER TRUNCATE ON ftstore.samples
+	FOR EACH STATEMENT EXECUTE FUNCTION ftstore.blob_refs_forget();
 
 -- ---------------------------------------------------------------------------
 -- Reading.

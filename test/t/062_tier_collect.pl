@@ -159,5 +159,15 @@ is( $node->safe_psql('postgres', q{
 		FROM ftstore.samples}),
 	$expected, 'and again once all are cold');
 
+# TRUNCATE of the samples drops their references; the collector then
+# takes every blob and object.
+is( $node->safe_psql('postgres', q{
+		TRUNCATE ftstore.samples;
+		SELECT count(*) FROM ftstore.blob_refs;
+		SET ftstore.collect_grace = 0;
+		SELECT blobs > 0 AND objects > 0 FROM ftstore.collect();
+		SELECT count(*) FROM ftstore.blob_catalog;}),
+	"0\nt\n0", 'TRUNCATE of the samples drops their references, and collect() their blobs');
+
 $node->stop;
 done_testing();
