@@ -26,7 +26,15 @@ OBJS = \
 	src/facets/gin.o \
 	src/tier/object_store.o \
 	src/tier/file_store.o \
-	src/tier/s3.o
+	src/tier/s3.o \
+	src/tier/settings.o \
+	src/tier/blob.o \
+	src/tier/media.o \
+	src/tier/codec.o \
+	src/tier/cache.o \
+	src/tier/fetch.o \
+	src/tier/offload.o \
+	src/tier/worker.o
 
 SQL_FRAGMENTS = \
 	src/sample/sample.sql \
@@ -44,7 +52,7 @@ SQL_FRAGMENTS = \
 DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql
 EXTRA_CLEAN = $(DATA_built)
 
-REGRESS = ftsample render accessors fingerprint validate store hostile facets security
+REGRESS = ftsample render accessors fingerprint validate store hostile facets security tier
 REGRESS_OPTS = --inputdir=.
 
 TAP_TESTS = 1

@@ -21,7 +21,9 @@
 # FTSTORE_BENCH_UNIQUE_LOAD_RUNS (runs of the loads into the managed store
 # in the "unique" variant, default 1, which keeps the whole benchmark near
 # ten minutes on two cores),
-# FTSTORE_BENCH_VARIANTS (default "repeat unique"), FTSTORE_BENCH_DATA (the
+# FTSTORE_BENCH_VARIANTS (default "repeat unique"),
+# FTSTORE_BENCH_TIER_SAMPLES (samples of the cold tier's benchmark,
+# bench/tier.sql, default 20000; 0 leaves it out), FTSTORE_BENCH_DATA (the
 # corpus, default ../shared/data beside the project), FTSTORE_BENCH_KEEP=1
 # (leave the server running at the end, for profiling),
 # FTSTORE_BENCH_RLS (default 1; 0 skips the cost of row-level security,
@@ -42,6 +44,7 @@ DATA_DIR=${FTSTORE_BENCH_DATA:-$ROOT/../shared/data}
 KEEP=${FTSTORE_BENCH_KEEP:-0}
 RLS=${FTSTORE_BENCH_RLS:-1}
 RLS_SAMPLES=${FTSTORE_BENCH_RLS_SAMPLES:-1000000}
+TIER_SAMPLES=${FTSTORE_BENCH_TIER_SAMPLES:-20000}
 
 # The server's settings, the same for jsonb and for ftstore:
 # shared_buffers large enough to hold the tables; work_mem large enough
@@ -73,6 +76,7 @@ step()
 }
 
 case $SAMPLES in '' | *[!0-9]*) die "FTSTORE_BENCH_SAMPLES must be a number" ;; esac
+case $TIER_SAMPLES in '' | *[!0-9]*) die "FTSTORE_BENCH_TIER_SAMPLES must be a number" ;; esac
 case $RUNS in '' | *[!0-9]* | 0) die "FTSTORE_BENCH_RUNS must be a positive number" ;; esac
 case $UNIQUE_LOAD_RUNS in '' | *[!0-9]* | 0) die "FTSTORE_BENCH_UNIQUE_LOAD_RUNS must be a positive number" ;; esac
 [ "$UNIQUE_LOAD_RUNS" -le "$RUNS" ] || UNIQUE_LOAD_RUNS=$RUNS
@@ -432,6 +436,16 @@ if [ "$RLS" = 1 ]; then
 	"${PSQL[@]}" -d bench_rls -v n="$RLS_SAMPLES" -f "$ROOT/bench/rls.sql" ||
 		die "bench/rls.sql failed"
 fi
+
+# The cold tier (bench/tier.sql): sizes before and after offload, and
+# blob reads on cache hits, on mllm-style samples with an image each.
+if [ "$TIER_SAMPLES" -gt 0 ]; then
+	step "Cold tier: $TIER_SAMPLES samples with an image each"
+	"${PSQL[@]}" -v n="$TIER_SAMPLES" \
+		-v imgdir="$DATA_DIR/llamafactory/mllm_demo_data" \
+		-f "$ROOT/bench/tier.sql" || die "the cold tier benchmark failed"
+fi
+
 echo
 echo "Load average after the timed steps: $(cut -d' ' -f1-3 /proc/loadavg) (1, 5, 15 min; over $(nproc) CPUs)"
 echo "Whole benchmark: $(($(date +%s) - START_TIME)) s"

@@ -171,6 +171,9 @@ mkdir -p "$COPY" "$SOCK_DIR" "$LOGS" "$WORK/shared"
 # shellcheck disable=SC2317  # run by the EXIT trap
 cleanup()
 {
+	if [ "${FULL_MOUNTED:-0}" -eq 1 ]; then
+		as_root umount "$FULL_DIR" || true
+	fi
 	if [ "$SERVER_STARTED" -eq 1 ]; then
 		as_user "$PGBIN/pg_ctl" -D "$PGDATA_DIR" -m fast -w stop >/dev/null 2>&1 || true
 	fi
@@ -307,6 +310,18 @@ fi
 # ---------------------------------------------------------------------------
 # TAP tests, one prove run per file so that each gets its own verdict.
 # ---------------------------------------------------------------------------
+
+# A full disk for the cold tier's fault tests (test/t/060_tier.pl): a
+# 1 MB tmpfs, which only root may mount, owned by the test account.
+FULL_DIR=$WORK/fulldisk
+mkdir -p "$FULL_DIR"
+if as_root mount -t tmpfs -o size=1m,mode=0700 tmpfs "$FULL_DIR"; then
+	FULL_MOUNTED=1
+	as_root chown "$TEST_USER" "$FULL_DIR"
+	export FTSTORE_TEST_FULL_DIR=$FULL_DIR
+else
+	echo "could not mount a tmpfs at $FULL_DIR: the full-disk tests will fail"
+fi
 
 t_pass=0
 t_fail=0

@@ -12,6 +12,7 @@
 
 #include "sample/ftsample.h"
 #include "tier/object_store.h"
+#include "tier/tier.h"
 
 PG_MODULE_MAGIC;
 
@@ -50,6 +51,7 @@ _PG_init(void)
 
 	ft_file_store_define_settings();
 	ft_s3_define_settings();
+	ft_tier_define_settings();
 
 	MarkGUCPrefixReserved("ftstore");
 }

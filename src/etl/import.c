@@ -37,6 +37,7 @@
 
 #include "etl/reader.h"
 #include "sample/ftsample.h"
+#include "tier/tier.h"
 
 /* How often an import says how far it got, at DEBUG1. */
 #define PROGRESS_EVERY 50000
@@ -69,6 +70,8 @@ typedef struct ImportState
 	Datum		labels;			/* jsonb object, given to every sample */
 	FtFormat	hint;
 	bool		server_encoded; /* input is text, already verified */
+	const char *media_dir;		/* where relative media paths resolve, or
+								 * NULL to keep them as they are */
 	SPIPlanPtr	insert_samples;
 	SPIPlanPtr	insert_reject;
 	MemoryContext record_cxt;	/* reset after every record */
@@ -182,6 +185,9 @@ parse_record(ImportState *st, const FtRecord *rec, ErrorData **error)
 				len = strlen(json);
 		}
 		result = ft_sample_from_text(json, len, st->hint);
+		if (st->media_dir)
+			result = ft_tier_import_media(result, st->media_dir,
+										  DatumGetInt32(st->dataset_id));
 
 		ReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(cxt);
@@ -357,7 +363,7 @@ store_reject(ImportState *st, const FtRecord *rec, ErrorData *edata)
 static void
 run_import(FunctionCallInfo fcinfo, text *dataset, text *source,
 		   const char *format, FtFormat hint, Datum labels, FtReader *reader,
-		   bool server_encoded)
+		   bool server_encoded, const char *media_dir)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	TimestampTz started_at = GetCurrentTimestamp();
@@ -375,6 +381,7 @@ run_import(FunctionCallInfo fcinfo, text *dataset, text *source,
 	st.hint = hint;
 	st.labels = labels;
 	st.server_encoded = server_encoded;
+	st.media_dir = media_dir;
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
@@ -534,9 +541,19 @@ run_import(FunctionCallInfo fcinfo, text *dataset, text *source,
 	}
 }
 
+/* The folder of a file, against which its relative media paths resolve. */
+static char *
+media_dir(const char *path)
+{
+	char	   *dir = pstrdup(path);
+
+	get_parent_directory(dir);
+	return dir[0] ? dir : pstrdup(".");
+}
+
 /*
- * ftstore.import_file(dataset, path, format, labels): a file on the server, for
- * superusers and members of pg_read_server_files.
+ * ftstore.import_file(dataset, path, format, labels): a file on the
+ * server, for superusers and members of pg_read_server_files.
  */
 PG_FUNCTION_INFO_V1(ft_import_file);
 
@@ -559,7 +576,7 @@ ft_import_file(PG_FUNCTION_ARGS)
 
 	reader = ft_reader_open_file(path);
 	run_import(fcinfo, dataset, path_text, format, hint, labels, reader,
-			   false);
+			   false, ft_import_media ? media_dir(path) : NULL);
 	return (Datum) 0;
 }
 
@@ -585,7 +602,8 @@ ft_import_data(PG_FUNCTION_ARGS)
 	reader = ft_reader_open_buffer(VARDATA_ANY(data),
 								   VARSIZE_ANY_EXHDR(data),
 								   text_to_cstring(source));
-	run_import(fcinfo, dataset, source, format, hint, labels, reader, false);
+	run_import(fcinfo, dataset, source, format, hint, labels, reader, false,
+			   NULL);
 	return (Datum) 0;
 }
 
@@ -610,6 +628,7 @@ ft_import_text(PG_FUNCTION_ARGS)
 	reader = ft_reader_open_buffer(VARDATA_ANY(data),
 								   VARSIZE_ANY_EXHDR(data),
 								   text_to_cstring(source));
-	run_import(fcinfo, dataset, source, format, hint, labels, reader, true);
+	run_import(fcinfo, dataset, source, format, hint, labels, reader, true,
+			   NULL);
 	return (Datum) 0;
 }

@@ -875,18 +875,26 @@ BEGIN
 		ftstore.dedup_exact(text)
 		TO ftstore_curator;
 
-	-- The facets capability's, where it has them.
+	-- The facets and tier capabilities', where they have them.
 	FOR r, g IN SELECT p::text, x.grantee
 			 FROM (VALUES ('ftstore.facet_summary(text)', 'ftstore_reader'),
 						  ('ftstore.label(text,jsonb,jsonb)', 'ftstore_curator'),
 						  ('ftstore.unlabel(text,jsonb,text[])', 'ftstore_curator'),
 						  ('ftstore.label_from_dataset_info(text,jsonb,text,jsonb)',
-						   'ftstore_curator')) x (f, grantee),
+						   'ftstore_curator'),
+						  ('ftstore.blobs(ftstore.ftsample)', 'ftstore_reader'),
+						  ('ftstore.blob(ftstore.ftsample,integer)', 'ftstore_reader'),
+						  ('ftstore.store_blob(text,bytea,text)', 'ftstore_curator'),
+						  ('ftstore.offload(text)', 'ftstore_admin')) x (f, grantee),
 				  LATERAL pg_catalog.to_regprocedure(x.f) p
 			 WHERE p IS NOT NULL
 	LOOP
 		EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION %s TO %I', r, g);
 	END LOOP;
+	-- blob() asks, as the reader, which blob references it sees.
+	IF pg_catalog.to_regclass('ftstore.blob_refs') IS NOT NULL THEN
+		GRANT SELECT ON ftstore.blob_refs TO ftstore_reader;
+	END IF;
 
 	-- admin: creates, renames, restricts and deletes datasets, and grants.
 	GRANT UPDATE (name, description, restricted), DELETE

@@ -1,0 +1,215 @@
+/*-------------------------------------------------------------------------
+ *
+ * cache.c
+ *	  The local cache of cold blobs: one file per blob, named by its hash,
+ *	  in ftstore.blob_cache_dir, kept under ftstore.blob_cache_size by
+ *	  evicting the least recently used.
+ *
+ * A file's modification time is its last use: a hit touches it, and
+ * eviction removes the oldest first.  Files are written to a temporary
+ * name and renamed, so a reader (another backend) sees a whole file or
+ * none; every hit is checked against the blob's hash anyway, and a file
+ * that fails is removed and the blob fetched again.  The cache is an
+ * optimisation only: a cache that cannot be written (full disk, a
+ * directory that went read-only) costs a warning, never a failed read.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <sys/stat.h>
+#include <fcntl.h>
+#include <unistd.h>
+#include <utime.h>
+
+#include "miscadmin.h"
+#include "storage/fd.h"
+#include "utils/memutils.h"
+
+#include "tier/tier.h"
+
+typedef struct CacheEntry
+{
+	char	   *path;
+	off_t		size;
+	time_t		mtime;
+} CacheEntry;
+
+static char *
+cache_dir(void)
+{
+	if (ft_blob_cache_dir && ft_blob_cache_dir[0])
+		return ft_blob_cache_dir;
+	return psprintf("%s/ftstore_blob_cache", DataDir);
+}
+
+/* Appends the cached bytes of a blob to out; false on a miss. */
+bool
+ft_cache_get(const char *hex, const uint8 *sha256, StringInfo out)
+{
+	char	   *path;
+	int			fd;
+	struct stat st;
+	int			start = out->len;
+	off_t		done = 0;
+	uint8		got[FT_SHA256_LEN];
+
+	if (ft_blob_cache_size <= 0)
+		return false;
+	path = psprintf("%s/%s", cache_dir(), hex);
+	fd = OpenTransientFile(path, O_RDONLY | PG_BINARY);
+	if (fd < 0)
+		return false;
+	if (fstat(fd, &st) != 0 ||
+		(Size) st.st_size >= MaxAllocSize - (Size) out->len - 1)
+	{
+		CloseTransientFile(fd);
+		return false;
+	}
+	enlargeStringInfo(out, (int) st.st_size);
+	while (done < st.st_size)
+	{
+		ssize_t		n = read(fd, out->data + out->len, st.st_size - done);
+
+		if (n <= 0)
+			break;
+		done += n;
+		out->len += n;
+	}
+	CloseTransientFile(fd);
+
+	ft_sha256(out->data + start, out->len - start, got);
+	if (done != st.st_size || memcmp(got, sha256, FT_SHA256_LEN) != 0)
+	{
+		ereport(LOG,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("removing damaged cache file \"%s\"", path)));
+		unlink(path);
+		out->len = start;
+		out->data[start] = '\0';
+		return false;
+	}
+	out->data[out->len] = '\0';
+	/* the least recently used go first: this one was used now */
+	(void) utime(path, NULL);
+	return true;
+}
+
+static int
+entry_cmp(const void *a, const void *b)
+{
+	const CacheEntry *x = a;
+	const CacheEntry *y = b;
+
+	return (x->mtime > y->mtime) - (x->mtime < y->mtime);
+}
+
+/* Removes the least recently used files until the cache fits its limit. */
+static void
+evict(const char *dir)
+{
+	DIR		   *d = AllocateDir(dir);
+	struct dirent *de;
+	CacheEntry *entries = NULL;
+	int			n = 0;
+	int			cap = 0;
+	uint64		total = 0;
+	uint64		limit = (uint64) ft_blob_cache_size * 1024;
+
+	while ((de = ReadDir(d, dir)) != NULL)
+	{
+		struct stat st;
+		char	   *path;
+
+		if (de->d_name[0] == '.')
+			continue;
+		path = psprintf("%s/%s", dir, de->d_name);
+		if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+		{
+			pfree(path);
+			continue;
+		}
+		if (n == cap)
+		{
+			cap = cap ? cap * 2 : 64;
+			entries = entries ? repalloc(entries, cap * sizeof(CacheEntry))
+				: palloc(cap * sizeof(CacheEntry));
+		}
+		entries[n].path = path;
+		entries[n].size = st.st_size;
+		entries[n].mtime = st.st_mtime;
+		total += st.st_size;
+		n++;
+	}
+	FreeDir(d);
+
+	if (total <= limit)
+		return;
+	qsort(entries, n, sizeof(CacheEntry), entry_cmp);
+	for (int i = 0; i < n && total > limit; i++)
+	{
+		if (unlink(entries[i].path) == 0 || errno == ENOENT)
+			total -= entries[i].size;
+	}
+}
+
+/*
+ * Caches a blob's bytes, then evicts down to the limit.  Failures are
+ * warnings: the caller has the bytes already.
+ *
+ * XXX Eviction lists the whole directory at every insertion: fine for
+ * thousands of cached blobs, slow for millions.  A size counter in shared
+ * memory would avoid it.
+ */
+void
+ft_cache_put(const char *hex, const char *data, size_t len)
+{
+	char	   *dir;
+	char	   *path;
+	char	   *tmp;
+	int			fd;
+	size_t		done = 0;
+
+	if (ft_blob_cache_size <= 0 || len > (uint64) ft_blob_cache_size * 1024)
+		return;
+	dir = cache_dir();
+	path = psprintf("%s/%s", dir, hex);
+	tmp = psprintf("%s/.tmp-%d-%s", dir, MyProcPid, hex);
+
+	if (mkdir(dir, S_IRWXU) != 0 && errno != EEXIST)
+		goto failed;
+	fd = OpenTransientFile(tmp, O_WRONLY | O_CREAT | O_TRUNC | PG_BINARY);
+	if (fd < 0)
+		goto failed;
+	while (done < len)
+	{
+		ssize_t		n = write(fd, data + done, len - done);
+
+		if (n <= 0)
+		{
+			int			save_errno = (n < 0) ? errno : ENOSPC;
+
+			CloseTransientFile(fd);
+			unlink(tmp);
+			errno = save_errno;
+			goto failed;
+		}
+		done += n;
+	}
+	if (CloseTransientFile(fd) != 0 || rename(tmp, path) != 0)
+	{
+		int			save_errno = errno;
+
+		unlink(tmp);
+		errno = save_errno;
+		goto failed;
+	}
+	evict(dir);
+	return;
+
+failed:
+	ereport(WARNING,
+			(errcode_for_file_access(),
+			 errmsg("could not cache blob %s in \"%s\": %m", hex, dir),
+			 errdetail("The blob was read from the cold tier; only the cache is affected.")));
+}

@@ -1,0 +1,231 @@
+/*-------------------------------------------------------------------------
+ *
+ * fetch.c
+ *	  The bytes of a blob, wherever they are: the hot table, the local
+ *	  cache, the cold tier, or its mirror.
+ *
+ * Every byte fetched from a store is checked against the blob's SHA-256
+ * (codec.c) before it is returned or cached: a missing, truncated or
+ * corrupted object gives an error naming the blob, never wrong bytes.
+ * When a mirror is configured a failure of the primary store is caught
+ * (in a subtransaction, so that whatever it held is released) and the
+ * mirror is tried.  Callers run as the extension's owner.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+#include "utils/resowner.h"
+
+#include "tier/tier.h"
+
+/*
+ * Opens the primary store (ftstore.tier_url, by default a directory in the
+ * data directory) or the mirror; NULL for a mirror when none is set.  The
+ * store lives in the current memory context.
+ */
+FtObjectStore *
+ft_tier_open(bool mirror)
+{
+	const char *url = mirror ? ft_tier_mirror_url : ft_tier_url;
+
+	if (url == NULL || url[0] == '\0')
+	{
+		if (mirror)
+			return NULL;
+		url = psprintf("file://%s/ftstore_tier", DataDir);
+	}
+	return ft_object_store_open(url, CurrentMemoryContext);
+}
+
+/* "blobs/ab/abcdef...": two hex digits of fan-out keep directories small. */
+void
+ft_object_key(const char *hex, char *key)
+{
+	snprintf(key, FT_OBJECT_KEY_LEN, "blobs/%.2s/%s", hex, hex);
+}
+
+/*
+ * Reads a key of ftstore.blob_keys (32 bytes) into key.  With *key_id 0,
+ * the active key, the newest one not retired, whose id goes to *key_id;
+ * returns false when there is none.  Must run inside SPI as the owner.
+ */
+bool
+ft_tier_key(int32 *key_id, uint8 *key)
+{
+	Oid			argtypes[1] = {INT4OID};
+	Datum		args[1];
+	bool		isnull;
+	bytea	   *k;
+	int			ret;
+
+	args[0] = Int32GetDatum(*key_id);
+	ret = SPI_execute_with_args("SELECT k.id, k.key FROM ftstore.blob_keys k"
+								" WHERE CASE WHEN $1 OPERATOR(pg_catalog.=) 0"
+								" THEN NOT k.retired"
+								" ELSE k.id OPERATOR(pg_catalog.=) $1 END"
+								" ORDER BY k.id DESC LIMIT 1",
+								1, argtypes, args, NULL, true, 1);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "could not read blob keys: %s", SPI_result_code_string(ret));
+	if (SPI_processed != 1)
+	{
+		if (*key_id == 0)
+			return false;
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("blob key %d does not exist", *key_id),
+				 errhint("A key may be retired, but not deleted while objects use it.")));
+	}
+	*key_id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
+										  SPI_tuptable->tupdesc, 1, &isnull));
+	k = DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[0],
+									  SPI_tuptable->tupdesc, 2, &isnull));
+	if (VARSIZE_ANY_EXHDR(k) != 32)
+		elog(ERROR, "blob key %d is not 32 bytes", *key_id);
+	memcpy(key, VARDATA_ANY(k), 32);
+	return true;
+}
+
+/* Reads and decodes one store's object of ref into out, checked. */
+void
+ft_fetch_from(FtObjectStore *store, const FtBlobRef *ref, StringInfo out)
+{
+	char		key[FT_OBJECT_KEY_LEN];
+	StringInfoData raw;
+	int32		key_id;
+	uint8		k[32];
+
+	ft_object_key(ref->hex, key);
+	initStringInfo(&raw);
+	if (!store->ops->get(store, key, &raw))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("cold object of blob %s is missing from \"%s\"",
+						ref->hex, store->url),
+				 errdetail("The catalog says the blob is cold, but object \"%s\" does not exist.",
+						   key)));
+	key_id = ft_object_key_id(raw.data, raw.len, ref->hex);
+	if (key_id != 0)
+		(void) ft_tier_key(&key_id, k);
+	ft_object_decode(out, raw.data, raw.len, ref->sha256, ref->hex,
+					 ref->bytes, key_id != 0 ? k : NULL);
+	explicit_bzero(k, sizeof(k));
+	pfree(raw.data);
+}
+
+/* The primary store, and the mirror if the primary fails. */
+static void
+fetch_cold(const FtBlobRef *ref, StringInfo out)
+{
+	FtObjectStore *primary = ft_tier_open(false);
+	FtObjectStore *mirror = ft_tier_open(true);
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	int			start = out->len;
+
+	if (mirror == NULL)
+	{
+		ft_fetch_from(primary, ref, out);
+		primary->ops->close(primary);
+		return;
+	}
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		ft_fetch_from(primary, ref, out);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
+			ReThrowError(edata);
+
+		ereport(WARNING,
+				(errcode(edata->sqlerrcode),
+				 errmsg("reading blob %s from the mirror tier", ref->hex),
+				 errdetail("The primary tier failed: %s", edata->message)));
+		out->len = start;
+		out->data[start] = '\0';
+		ft_fetch_from(mirror, ref, out);
+	}
+	PG_END_TRY();
+	primary->ops->close(primary);
+	mirror->ops->close(mirror);
+}
+
+/*
+ * Appends the bytes of ref's blob to out.  Runs inside SPI as the owner;
+ * the caller has checked that the current role may read the blob.
+ */
+void
+ft_blob_fetch(const FtBlobRef *ref, StringInfo out)
+{
+	static SPIPlanPtr plan = NULL;
+	Oid			argtypes[1] = {BYTEAOID};
+	Datum		args[1];
+	bytea	   *hash = palloc(VARHDRSZ + FT_SHA256_LEN);
+	bool		isnull;
+	char	   *tier;
+	int			ret;
+
+	SET_VARSIZE(hash, VARHDRSZ + FT_SHA256_LEN);
+	memcpy(VARDATA(hash), ref->sha256, FT_SHA256_LEN);
+	args[0] = PointerGetDatum(hash);
+	ret = SPI_execute_plan(ft_tier_plan(&plan,
+										"SELECT c.tier, h.data FROM ftstore.blob_catalog c"
+										" LEFT JOIN ftstore.blob_hot h"
+										" ON h.sha256 OPERATOR(pg_catalog.=) c.sha256"
+										" WHERE c.sha256 OPERATOR(pg_catalog.=) $1",
+										1, argtypes),
+						   args, NULL, true, 1);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "could not look up blob catalog: %s",
+			 SPI_result_code_string(ret));
+	if (SPI_processed != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("blob %s is not in the catalog", ref->hex)));
+	tier = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	if (strcmp(tier, "hot") == 0)
+	{
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[0],
+									  SPI_tuptable->tupdesc, 2, &isnull);
+		bytea	   *b;
+
+		if (isnull)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("hot copy of blob %s is missing", ref->hex)));
+		b = DatumGetByteaPP(d);
+		appendBinaryStringInfo(out, VARDATA_ANY(b), VARSIZE_ANY_EXHDR(b));
+		return;
+	}
+
+	if (ft_cache_get(ref->hex, ref->sha256, out))
+		return;
+	{
+		int			start = out->len;
+
+		fetch_cold(ref, out);
+		ft_cache_put(ref->hex, out->data + start, out->len - start);
+	}
+}

@@ -1,0 +1,557 @@
+/*-------------------------------------------------------------------------
+ *
+ * offload.c
+ *	  Moving blobs to the cold tier, rewriting them under a new key, and
+ *	  the collector of objects no blob needs.
+ *
+ * Offloading a blob, in the caller's transaction:
+ *	  1. lock its catalog row (FOR UPDATE), which must still say hot;
+ *	  2. encode it (codec.c) and put the object, on the mirror too if set;
+ *	  3. read every copy back and compare it byte for byte;
+ *	  4. mark the catalog row cold and delete the hot copy.
+ * Step 4's changes commit together or not at all.  A crash or an error
+ * before the commit leaves the blob hot and readable, and at worst an
+ * object no catalog row calls cold: an orphan, which the collector removes
+ * after the grace period.  The row lock of step 1 is held to the commit,
+ * so the collector, which takes the same lock before removing an object,
+ * never removes one an offload is about to publish.  docs/tier.md gives
+ * the whole argument.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+#include "utils/resowner.h"
+#include "utils/timestamp.h"
+
+#include "tier/tier.h"
+
+PG_FUNCTION_INFO_V1(ft_offload);
+PG_FUNCTION_INFO_V1(ft_offload_policy);
+PG_FUNCTION_INFO_V1(ft_rekey_blobs);
+PG_FUNCTION_INFO_V1(ft_collect_objects);
+
+static bytea *
+hash_bytea(const uint8 *sha256)
+{
+	bytea	   *b = palloc(VARHDRSZ + FT_SHA256_LEN);
+
+	SET_VARSIZE(b, VARHDRSZ + FT_SHA256_LEN);
+	memcpy(VARDATA(b), sha256, FT_SHA256_LEN);
+	return b;
+}
+
+/* Puts an object and reads it back: the copy must be the bytes written. */
+static void
+put_verified(FtObjectStore *store, const char *key, const StringInfo obj,
+			 const char *hex)
+{
+	StringInfoData back;
+
+	store->ops->put(store, key, obj->data, obj->len);
+	initStringInfo(&back);
+	if (!store->ops->get(store, key, &back) ||
+		back.len != obj->len || memcmp(back.data, obj->data, obj->len) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("copy of blob %s in \"%s\" does not read back as written",
+						hex, store->url),
+				 errdetail("Wrote %d bytes under \"%s\", read back %d.",
+						   obj->len, key, back.len),
+				 errhint("The blob stays hot; the object store needs checking.")));
+	pfree(back.data);
+}
+
+/*
+ * Writes a blob's bytes as the cold objects of every store, under the
+ * active key if any, verified.  Returns the codec and key id used.
+ */
+static void
+write_cold(FtObjectStore *primary, FtObjectStore *mirror,
+		   const uint8 *sha256, const char *data, size_t len,
+		   const char *media_type, const char **codec, int32 *key_id,
+		   int64 *stored_bytes)
+{
+	char		hex[FT_SHA256_HEX_LEN + 1];
+	char		key[FT_OBJECT_KEY_LEN];
+	uint8		k[32];
+	bool		encrypt;
+	StringInfoData obj;
+
+	ft_hex(sha256, FT_SHA256_LEN, hex);
+	ft_object_key(hex, key);
+	*key_id = 0;
+	encrypt = ft_tier_key(key_id, k);
+	initStringInfo(&obj);
+	ft_object_encode(&obj, data, len, sha256, media_type, *key_id,
+					 encrypt ? k : NULL, codec);
+	explicit_bzero(k, sizeof(k));
+
+	put_verified(primary, key, &obj, hex);
+	if (mirror)
+		put_verified(mirror, key, &obj, hex);
+	*stored_bytes = obj.len;
+	pfree(obj.data);
+}
+
+/* Offloads one blob; false when it is no longer hot. */
+static bool
+offload_one(const uint8 *sha256, FtObjectStore *primary,
+			FtObjectStore *mirror)
+{
+	Oid			argtypes[5] = {BYTEAOID, TEXTOID, INT4OID, INT8OID, BOOLOID};
+	Datum		args[5];
+	char		nulls_k[5] = {' ', ' ', ' ', ' ', ' '};
+	bool		isnull;
+	bytea	   *hash = hash_bytea(sha256);
+	char	   *media_type;
+	bytea	   *data;
+	const char *codec;
+	int32		key_id;
+	int64		stored_bytes;
+	int			ret;
+
+	args[0] = PointerGetDatum(hash);
+	ret = SPI_execute_with_args("SELECT c.media_type, h.data"
+								" FROM ftstore.blob_catalog c"
+								" JOIN ftstore.blob_hot h"
+								" ON h.sha256 OPERATOR(pg_catalog.=) c.sha256"
+								" WHERE c.sha256 OPERATOR(pg_catalog.=) $1"
+								" AND c.tier OPERATOR(pg_catalog.=) 'hot'"
+								" FOR UPDATE OF c",
+								1, argtypes, args, NULL, false, 1);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "could not lock blob: %s", SPI_result_code_string(ret));
+	if (SPI_processed != 1)
+		return false;
+	media_type = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	data = DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[0],
+										 SPI_tuptable->tupdesc, 2, &isnull));
+
+	write_cold(primary, mirror, sha256, VARDATA_ANY(data),
+			   VARSIZE_ANY_EXHDR(data), media_type, &codec, &key_id,
+			   &stored_bytes);
+
+	args[1] = CStringGetTextDatum(codec);
+	args[2] = Int32GetDatum(key_id);
+	args[3] = Int64GetDatum(stored_bytes);
+	args[4] = BoolGetDatum(mirror != NULL);
+	nulls_k[2] = key_id == 0 ? 'n' : ' ';
+	ret = SPI_execute_with_args("UPDATE ftstore.blob_catalog SET tier = 'cold',"
+								" codec = $2, key_id = $3, stored_bytes = $4,"
+								" mirrored = $5, offloaded_at = pg_catalog.now(),"
+								" verified_at = pg_catalog.now()"
+								" WHERE sha256 OPERATOR(pg_catalog.=) $1",
+								5, argtypes, args, nulls_k, false, 0);
+	if (ret != SPI_OK_UPDATE || SPI_processed != 1)
+		elog(ERROR, "could not mark blob cold: %s", SPI_result_code_string(ret));
+	ret = SPI_execute_with_args("DELETE FROM ftstore.blob_hot"
+								" WHERE sha256 OPERATOR(pg_catalog.=) $1",
+								1, argtypes, args, NULL, false, 0);
+	if (ret != SPI_OK_DELETE)
+		elog(ERROR, "could not delete hot copy: %s", SPI_result_code_string(ret));
+	return true;
+}
+
+/*
+ * Offloads every blob the query (run as the owner, with args) returns the
+ * hash of.  Returns how many moved.
+ */
+static int64
+offload_where(const char *query, int nargs, Oid *argtypes, Datum *args)
+{
+	MemoryContext loop_cxt;
+	MemoryContext old;
+	FtObjectStore *primary;
+	FtObjectStore *mirror;
+	uint8	   *hashes;
+	uint64		n;
+	int64		moved = 0;
+	Oid			save_userid;
+	int			save_sec;
+	int			ret;
+
+	ft_tier_become_owner(&save_userid, &save_sec);
+	ret = SPI_execute_with_args(query, nargs, argtypes, args, NULL, true, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "could not list blobs to offload: %s",
+			 SPI_result_code_string(ret));
+	n = SPI_processed;
+	hashes = palloc_extended(n * FT_SHA256_LEN + 1, MCXT_ALLOC_HUGE);
+	for (uint64 i = 0; i < n; i++)
+	{
+		bool		isnull;
+		bytea	   *h = DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[i],
+													  SPI_tuptable->tupdesc, 1,
+													  &isnull));
+
+		if (VARSIZE_ANY_EXHDR(h) != FT_SHA256_LEN)
+			elog(ERROR, "catalog holds a hash of %zu bytes",
+				 VARSIZE_ANY_EXHDR(h));
+		memcpy(hashes + i * FT_SHA256_LEN, VARDATA_ANY(h), FT_SHA256_LEN);
+	}
+	SPI_freetuptable(SPI_tuptable);
+
+	primary = ft_tier_open(false);
+	mirror = ft_tier_open(true);
+	loop_cxt = AllocSetContextCreate(CurrentMemoryContext, "ftstore offload",
+									 ALLOCSET_DEFAULT_SIZES);
+	for (uint64 i = 0; i < n; i++)
+	{
+		CHECK_FOR_INTERRUPTS();
+		old = MemoryContextSwitchTo(loop_cxt);
+		if (offload_one(hashes + i * FT_SHA256_LEN, primary, mirror))
+			moved++;
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(loop_cxt);
+		SPI_freetuptable(SPI_tuptable);
+	}
+	MemoryContextDelete(loop_cxt);
+	primary->ops->close(primary);
+	if (mirror)
+		mirror->ops->close(mirror);
+	ft_tier_restore_user(save_userid, save_sec);
+	return moved;
+}
+
+/*
+ * ftstore.offload(dataset text): moves every hot blob of a dataset to the
+ * cold tier; returns how many moved.  The caller must be able to write the
+ * dataset.
+ */
+Datum
+ft_offload(PG_FUNCTION_ARGS)
+{
+	text	   *dataset = PG_GETARG_TEXT_PP(0);
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		args[1];
+	bool		isnull;
+	int64		moved;
+	int			ret;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	args[0] = PointerGetDatum(dataset);
+	ret = SPI_execute_with_args("SELECT d.id, ftstore.can_access(d.id, 'write')"
+								" FROM ftstore.datasets d"
+								" WHERE d.name OPERATOR(pg_catalog.=) $1",
+								1, argtypes, args, NULL, true, 1);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "could not look up dataset: %s", SPI_result_code_string(ret));
+	if (SPI_processed != 1 ||
+		!DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
+									SPI_tuptable->tupdesc, 2, &isnull)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to offload dataset \"%s\"",
+						text_to_cstring(dataset)),
+				 errdetail("Offloading needs write access to the dataset.")));
+	argtypes[0] = INT4OID;
+	args[0] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
+							&isnull);
+	moved = offload_where("SELECT c.sha256 FROM ftstore.blob_catalog c"
+						  " WHERE c.tier OPERATOR(pg_catalog.=) 'hot'"
+						  " AND EXISTS (SELECT 1 FROM ftstore.blob_claims cl"
+						  " WHERE cl.sha256 OPERATOR(pg_catalog.=) c.sha256"
+						  " AND cl.dataset_id OPERATOR(pg_catalog.=) $1)"
+						  " ORDER BY c.sha256",
+						  1, argtypes, args);
+	SPI_finish();
+	PG_RETURN_INT64(moved);
+}
+
+/*
+ * ftstore.offload_policy(): moves every hot blob larger than
+ * ftstore.offload_threshold; what the offload worker runs.
+ */
+Datum
+ft_offload_policy(PG_FUNCTION_ARGS)
+{
+	Oid			argtypes[1] = {INT8OID};
+	Datum		args[1];
+	int64		moved = 0;
+
+	if (ft_offload_threshold < 0)
+		PG_RETURN_INT64(0);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	args[0] = Int64GetDatum(ft_offload_threshold);
+	moved = offload_where("SELECT c.sha256 FROM ftstore.blob_catalog c"
+						  " WHERE c.tier OPERATOR(pg_catalog.=) 'hot'"
+						  " AND c.bytes OPERATOR(pg_catalog.>) $1"
+						  " ORDER BY c.sha256",
+						  1, argtypes, args);
+	SPI_finish();
+	PG_RETURN_INT64(moved);
+}
+
+/*
+ * ftstore.rekey_blobs(key_id int): rewrites every cold blob encrypted
+ * under key_id (0: not encrypted) under the active key, verified, in
+ * place: an object says which key it was written with, so each rewrite is
+ * readable the moment it lands, and a crash midway leaves every object
+ * readable under the old key or the new.  Returns how many were rewritten.
+ */
+Datum
+ft_rekey_blobs(PG_FUNCTION_ARGS)
+{
+	int32		old_key = PG_GETARG_INT32(0);
+	Oid			argtypes[4] = {BYTEAOID, INT4OID, INT8OID, TEXTOID};
+	Datum		args[4];
+	char		nulls[4] = {' ', ' ', ' ', ' '};
+	FtObjectStore *primary;
+	FtObjectStore *mirror;
+	SPITupleTable *tuples;
+	MemoryContext loop_cxt;
+	int64		done = 0;
+	Oid			save_userid;
+	int			save_sec;
+	int			ret;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	ft_tier_become_owner(&save_userid, &save_sec);
+	args[1] = Int32GetDatum(old_key);
+	ret = SPI_execute_with_args("SELECT c.sha256, c.bytes, c.media_type"
+								" FROM ftstore.blob_catalog c"
+								" WHERE c.tier OPERATOR(pg_catalog.=) 'cold'"
+								" AND COALESCE(c.key_id, 0) OPERATOR(pg_catalog.=) $2"
+								" ORDER BY c.sha256 FOR UPDATE",
+								2, argtypes, args, NULL, false, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "could not list blobs: %s", SPI_result_code_string(ret));
+	tuples = SPI_tuptable;
+	primary = ft_tier_open(false);
+	mirror = ft_tier_open(true);
+	loop_cxt = AllocSetContextCreate(CurrentMemoryContext, "ftstore rekey",
+									 ALLOCSET_DEFAULT_SIZES);
+	for (uint64 i = 0; i < tuples->numvals; i++)
+	{
+		MemoryContext old = MemoryContextSwitchTo(loop_cxt);
+		bool		isnull;
+		bytea	   *h = DatumGetByteaPP(SPI_getbinval(tuples->vals[i],
+													  tuples->tupdesc, 1,
+													  &isnull));
+		FtBlobRef	ref;
+		StringInfoData plain;
+		const char *codec;
+		int32		key_id;
+		int64		stored_bytes;
+
+		CHECK_FOR_INTERRUPTS();
+		memcpy(ref.sha256, VARDATA_ANY(h), FT_SHA256_LEN);
+		ft_hex(ref.sha256, FT_SHA256_LEN, ref.hex);
+		ref.bytes = DatumGetInt64(SPI_getbinval(tuples->vals[i],
+												tuples->tupdesc, 2, &isnull));
+		ref.media_type = SPI_getvalue(tuples->vals[i], tuples->tupdesc, 3);
+		initStringInfo(&plain);
+		ft_fetch_from(primary, &ref, &plain);
+		write_cold(primary, mirror, ref.sha256, plain.data, plain.len,
+				   ref.media_type, &codec, &key_id, &stored_bytes);
+
+		args[0] = PointerGetDatum(h);
+		args[1] = Int32GetDatum(key_id);
+		args[2] = Int64GetDatum(stored_bytes);
+		args[3] = CStringGetTextDatum(codec);
+		nulls[1] = key_id == 0 ? 'n' : ' ';
+		ret = SPI_execute_with_args("UPDATE ftstore.blob_catalog"
+									" SET key_id = $2, stored_bytes = $3, codec = $4,"
+									" verified_at = pg_catalog.now()"
+									" WHERE sha256 OPERATOR(pg_catalog.=) $1",
+									4, argtypes, args, nulls, false, 0);
+		if (ret != SPI_OK_UPDATE)
+			elog(ERROR, "could not update blob catalog: %s",
+				 SPI_result_code_string(ret));
+		done++;
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(loop_cxt);
+	}
+	MemoryContextDelete(loop_cxt);
+	primary->ops->close(primary);
+	if (mirror)
+		mirror->ops->close(mirror);
+	ft_tier_restore_user(save_userid, save_sec);
+	SPI_finish();
+	PG_RETURN_INT64(done);
+}
+
+/* ---------------------------------------------------------------------
+ * The collector's sweep.
+ * ---------------------------------------------------------------------
+ */
+
+typedef struct SweepState
+{
+	TimestampTz cutoff;
+	List	   *keys;			/* of char *, older than the cutoff */
+} SweepState;
+
+static void
+sweep_cb(const char *key, uint64 size, TimestampTz modified, void *arg)
+{
+	SweepState *st = (SweepState *) arg;
+
+	if (modified < st->cutoff)
+		st->keys = lappend(st->keys, pstrdup(key));
+}
+
+/* The blob hash a key names, false when the key is not a blob's. */
+static bool
+key_hash(const char *key, uint8 *sha256, char *hex)
+{
+	FtBlobRef	ref;
+	const char *base = strrchr(key, '/');
+	char	   *fake;
+
+	base = base ? base + 1 : key;
+	if (strlen(base) != FT_SHA256_HEX_LEN)
+		return false;
+	fake = psprintf(FT_BLOB_REF_PREFIX "%s:0:x", base);
+	if (!ft_blob_parse_ref(fake, strlen(fake), &ref))
+		return false;
+	memcpy(sha256, ref.sha256, FT_SHA256_LEN);
+	strcpy(hex, ref.hex);
+	return true;
+}
+
+/*
+ * Whether the object of a blob may go: no catalog row calls it cold.
+ * Takes the row lock an offload holds until its commit, or, with no row,
+ * inserts a placeholder that makes any concurrent store of the same blob
+ * wait; so no offload can publish the object between this check and the
+ * removal.  Runs in a subtransaction of the caller's, which rolls back
+ * afterwards: that drops the lock and the placeholder at once, so the
+ * sweep never holds more than one blob's lock.
+ */
+static bool
+object_unneeded(bytea *hash)
+{
+	Oid			argtypes[1] = {BYTEAOID};
+	Datum		args[1];
+	int			ret;
+	char	   *tier;
+
+	args[0] = PointerGetDatum(hash);
+	ret = SPI_execute_with_args("INSERT INTO ftstore.blob_catalog"
+								" (sha256, bytes, media_type, tier)"
+								" VALUES ($1, 0, 'application/octet-stream', 'hot')"
+								" ON CONFLICT (sha256) DO NOTHING",
+								1, argtypes, args, NULL, false, 0);
+	if (ret != SPI_OK_INSERT)
+		elog(ERROR, "could not lock blob: %s", SPI_result_code_string(ret));
+	if (SPI_processed == 1)
+		return true;
+	ret = SPI_execute_with_args("SELECT tier FROM ftstore.blob_catalog"
+								" WHERE sha256 OPERATOR(pg_catalog.=) $1"
+								" FOR UPDATE",
+								1, argtypes, args, NULL, false, 1);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "could not lock blob: %s", SPI_result_code_string(ret));
+	if (SPI_processed != 1)
+		return false;			/* deleted meanwhile: next round */
+	tier = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	return strcmp(tier, "cold") != 0;
+}
+
+/* Checks and removes one object under the lock of its blob. */
+static bool
+sweep_one(FtObjectStore *store, const char *key, bytea *hash)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	volatile bool removed = false;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		if (object_unneeded(hash))
+			removed = store->ops->remove(store, key);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+		ReThrowError(edata);
+	}
+	PG_END_TRY();
+	/* the object is gone or kept; the lock and placeholder go now */
+	RollbackAndReleaseCurrentSubTransaction();
+	MemoryContextSwitchTo(cxt);
+	CurrentResourceOwner = owner;
+	return removed;
+}
+
+static int64
+sweep_store(FtObjectStore *store)
+{
+	SweepState	st;
+	ListCell   *lc;
+	int64		removed = 0;
+
+	st.cutoff = GetCurrentTimestamp() - (int64) ft_collect_grace * USECS_PER_SEC;
+	st.keys = NIL;
+	store->ops->list(store, "blobs/", sweep_cb, &st);
+	foreach(lc, st.keys)
+	{
+		const char *key = lfirst(lc);
+		uint8		sha256[FT_SHA256_LEN];
+		char		hex[FT_SHA256_HEX_LEN + 1];
+
+		CHECK_FOR_INTERRUPTS();
+		if (!key_hash(key, sha256, hex))
+			continue;
+		if (sweep_one(store, key, hash_bytea(sha256)))
+		{
+			removed++;
+			ereport(DEBUG1,
+					(errmsg_internal("collector removed object \"%s\" of \"%s\"",
+									 key, store->url)));
+		}
+	}
+	return removed;
+}
+
+/*
+ * ftstore.collect_objects(): removes the objects, older than the grace
+ * period, that no catalog row calls cold, from the tier and its mirror.
+ * Returns how many went.
+ */
+Datum
+ft_collect_objects(PG_FUNCTION_ARGS)
+{
+	FtObjectStore *primary;
+	FtObjectStore *mirror;
+	int64		removed;
+	Oid			save_userid;
+	int			save_sec;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	ft_tier_become_owner(&save_userid, &save_sec);
+	primary = ft_tier_open(false);
+	mirror = ft_tier_open(true);
+	removed = sweep_store(primary);
+	if (mirror)
+		removed += sweep_store(mirror);
+	primary->ops->close(primary);
+	if (mirror)
+		mirror->ops->close(mirror);
+	ft_tier_restore_user(save_userid, save_sec);
+	SPI_finish();
+	PG_RETURN_INT64(removed);
+}
