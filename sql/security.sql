@@ -101,7 +101,8 @@ SELECT o.obj, x.op, format(x.stmt, o.obj, a.id)
 FROM (VALUES ('datasets'), ('samples'), ('rejects'), ('imports'),
 			 ('dataset_grants'), ('audit_log'), ('samples_bi'), ('rejects_bi'),
 			 ('imports_bi'), ('duplicate_groups'), ('dataset_stats'),
-			 ('samples_facets_bi')) o (obj),
+			 ('samples_facets_bi'), ('blob_catalog'), ('blob_hot'),
+			 ('blob_claims'), ('blob_refs'), ('blob_keys')) o (obj),
 	 (SELECT id FROM ftstore.datasets WHERE name = 'sec_a') a,
 	 (VALUES ('select', 'SELECT * FROM ftstore.%1$s'),
 			 ('truncate', 'TRUNCATE ftstore.%1$s')) x (op, stmt)
@@ -126,7 +127,22 @@ FROM (SELECT id FROM ftstore.datasets WHERE name = 'sec_a') a,
 	  ('dataset_grants', 'delete', 'DELETE FROM ftstore.dataset_grants'),
 	  ('audit_log', 'insert', 'INSERT INTO ftstore.audit_log (actor, action) VALUES (''x'', ''forged'')'),
 	  ('audit_log', 'update', 'UPDATE ftstore.audit_log SET actor = ''x'''),
-	  ('audit_log', 'delete', 'DELETE FROM ftstore.audit_log')
+	  ('audit_log', 'delete', 'DELETE FROM ftstore.audit_log'),
+	  ('blob_catalog', 'insert', 'INSERT INTO ftstore.blob_catalog (sha256, bytes, media_type) VALUES (sha256(''m''), 1, ''text/plain'')'),
+	  ('blob_catalog', 'update', 'UPDATE ftstore.blob_catalog SET tier = ''cold'''),
+	  ('blob_catalog', 'delete', 'DELETE FROM ftstore.blob_catalog'),
+	  ('blob_hot', 'insert', 'INSERT INTO ftstore.blob_hot (sha256, data) VALUES (sha256(''m''), ''m'')'),
+	  ('blob_hot', 'update', 'UPDATE ftstore.blob_hot SET data = ''m'''),
+	  ('blob_hot', 'delete', 'DELETE FROM ftstore.blob_hot'),
+	  ('blob_claims', 'insert', 'INSERT INTO ftstore.blob_claims (dataset_id, sha256) VALUES (%1$s, sha256(''m''))'),
+	  ('blob_claims', 'update', 'UPDATE ftstore.blob_claims SET dataset_id = %1$s'),
+	  ('blob_claims', 'delete', 'DELETE FROM ftstore.blob_claims'),
+	  ('blob_refs', 'insert', 'INSERT INTO ftstore.blob_refs (sample_id, ordinal, dataset_id, sha256) VALUES (1, 1, %1$s, sha256(''m''))'),
+	  ('blob_refs', 'update', 'UPDATE ftstore.blob_refs SET ordinal = 2'),
+	  ('blob_refs', 'delete', 'DELETE FROM ftstore.blob_refs'),
+	  ('blob_keys', 'insert', 'INSERT INTO ftstore.blob_keys (key) VALUES (sha256(''m''))'),
+	  ('blob_keys', 'update', 'UPDATE ftstore.blob_keys SET retired = true'),
+	  ('blob_keys', 'delete', 'DELETE FROM ftstore.blob_keys')
 	 ) t (obj, op, stmt);
 
 -- What each role may do, from the design.  'ok N' gives the rows it sees
@@ -149,6 +165,13 @@ INSERT INTO regress_sec.expect VALUES
 ('reader',   'duplicate_groups', 'ok 1', NULL, NULL, NULL, '42809'),
 ('reader',   'samples_facets_bi', 'ok 3', NULL, NULL, NULL, '42809'),
 ('reader',   'dataset_stats',   '42501', NULL, NULL, NULL, '42809'),
+-- the cold tier: references are read through the samples' policies;
+-- the other tables only through the tier's functions
+('reader',   'blob_catalog',   '42501', '42501', '42501', '42501', '42501'),
+('reader',   'blob_hot',       '42501', '42501', '42501', '42501', '42501'),
+('reader',   'blob_claims',    '42501', '42501', '42501', '42501', '42501'),
+('reader',   'blob_keys',      '42501', '42501', '42501', '42501', '42501'),
+('reader',   'blob_refs',       'ok 0', '42501', '42501', '42501', '42501'),
 -- curator: writes sec_a (3 visible), reads sec_b (2) and sec_r (cleared: 1)
 ('curator',  'datasets',        'ok 3', '42501', '42501', '42501', '42501'),
 ('curator',  'samples',         'ok 6', 'ok 1', 'ok 3', 'ok 3', '42501'),
@@ -162,6 +185,13 @@ INSERT INTO regress_sec.expect VALUES
 ('curator',  'duplicate_groups', 'ok 1', NULL, NULL, NULL, '42809'),
 ('curator',  'samples_facets_bi', 'ok 6', NULL, NULL, NULL, '42809'),
 ('curator',  'dataset_stats',   '42501', NULL, NULL, NULL, '42809'),
+-- the cold tier: references are read through the samples' policies;
+-- the other tables only through the tier's functions
+('curator',  'blob_catalog',   '42501', '42501', '42501', '42501', '42501'),
+('curator',  'blob_hot',       '42501', '42501', '42501', '42501', '42501'),
+('curator',  'blob_claims',    '42501', '42501', '42501', '42501', '42501'),
+('curator',  'blob_keys',      '42501', '42501', '42501', '42501', '42501'),
+('curator',  'blob_refs',       'ok 0', '42501', '42501', '42501', '42501'),
 -- admin: administers sec_a only, without clearance
 ('admin',    'datasets',        'ok 1', '42501', 'ok 1', 'ok 1', '42501'),
 ('admin',    'samples',         'ok 3', 'ok 1', 'ok 3', 'ok 3', '42501'),
@@ -175,6 +205,13 @@ INSERT INTO regress_sec.expect VALUES
 ('admin',    'duplicate_groups', 'ok 1', NULL, NULL, NULL, '42809'),
 ('admin',    'samples_facets_bi', 'ok 3', NULL, NULL, NULL, '42809'),
 ('admin',    'dataset_stats',   '42501', NULL, NULL, NULL, '42809'),
+-- the cold tier: references are read through the samples' policies;
+-- the other tables only through the tier's functions
+('admin',    'blob_catalog',   '42501', '42501', '42501', '42501', '42501'),
+('admin',    'blob_hot',       '42501', '42501', '42501', '42501', '42501'),
+('admin',    'blob_claims',    '42501', '42501', '42501', '42501', '42501'),
+('admin',    'blob_keys',      '42501', '42501', '42501', '42501', '42501'),
+('admin',    'blob_refs',       'ok 0', '42501', '42501', '42501', '42501'),
 -- auditor: the log and the statistics only
 ('auditor',  'datasets',        '42501', '42501', '42501', '42501', '42501'),
 ('auditor',  'samples',         '42501', '42501', '42501', '42501', '42501'),
@@ -188,6 +225,13 @@ INSERT INTO regress_sec.expect VALUES
 ('auditor',  'duplicate_groups', '42501', NULL, NULL, NULL, '42809'),
 ('auditor',  'samples_facets_bi', '42501', NULL, NULL, NULL, '42809'),
 ('auditor',  'dataset_stats',   'ok', NULL, NULL, NULL, '42809'),
+-- the cold tier: references are read through the samples' policies;
+-- the other tables only through the tier's functions
+('auditor',  'blob_catalog',   '42501', '42501', '42501', '42501', '42501'),
+('auditor',  'blob_hot',       '42501', '42501', '42501', '42501', '42501'),
+('auditor',  'blob_claims',    '42501', '42501', '42501', '42501', '42501'),
+('auditor',  'blob_keys',      '42501', '42501', '42501', '42501', '42501'),
+('auditor',  'blob_refs',       '42501', '42501', '42501', '42501', '42501'),
 -- nogrant: a reader without a dataset grant sees nothing
 ('nogrant',  'datasets',        'ok 0', '42501', '42501', '42501', '42501'),
 ('nogrant',  'samples',         'ok 0', '42501', '42501', '42501', '42501'),
@@ -200,7 +244,14 @@ INSERT INTO regress_sec.expect VALUES
 ('nogrant',  'imports_bi',      'ok 0', NULL, NULL, NULL, '42809'),
 ('nogrant',  'duplicate_groups', 'ok 0', NULL, NULL, NULL, '42809'),
 ('nogrant',  'samples_facets_bi', 'ok 0', NULL, NULL, NULL, '42809'),
-('nogrant',  'dataset_stats',   '42501', NULL, NULL, NULL, '42809');
+('nogrant',  'dataset_stats',   '42501', NULL, NULL, NULL, '42809'),
+-- the cold tier: references are read through the samples' policies;
+-- the other tables only through the tier's functions
+('nogrant',  'blob_catalog',   '42501', '42501', '42501', '42501', '42501'),
+('nogrant',  'blob_hot',       '42501', '42501', '42501', '42501', '42501'),
+('nogrant',  'blob_claims',    '42501', '42501', '42501', '42501', '42501'),
+('nogrant',  'blob_keys',      '42501', '42501', '42501', '42501', '42501'),
+('nogrant',  'blob_refs',       'ok 0', '42501', '42501', '42501', '42501');
 -- outsider: no ftstore role, not even the schema
 INSERT INTO regress_sec.expect
 SELECT 'outsider', obj, '42501', '42501', '42501', '42501', '42501'
@@ -301,7 +352,21 @@ INSERT INTO regress_sec.calls VALUES
 (36, 'ftstore.audit_import()', $$SELECT ftstore.audit_import()$$),
 (37, 'ftstore.audit_dataset()', $$SELECT ftstore.audit_dataset()$$),
 (38, 'ftstore.audit_grant()', $$SELECT ftstore.audit_grant()$$),
-(39, 'ftstore.audit_log_refuse()', $$SELECT ftstore.audit_log_refuse()$$);
+(39, 'ftstore.audit_log_refuse()', $$SELECT ftstore.audit_log_refuse()$$),
+-- The cold tier.  The sample literal has no media: what a reader may ask
+-- of any sample, and nothing that names a blob.
+(40, 'ftstore.blobs(ftstore.ftsample)', $$SELECT * FROM ftstore.blobs('{"messages": [{"role": "user", "content": "x"}]}')$$),
+(41, 'ftstore.blob(ftstore.ftsample,integer)', $$SELECT ftstore.blob('{"messages": [{"role": "user", "content": "x"}]}', 1)$$),
+(42, 'ftstore.store_blob(text,bytea,text)', $$SELECT ftstore.store_blob('sec_a', '\x00', 'application/octet-stream')$$),
+(43, NULL, $$SELECT ftstore.store_blob('sec_b', '\x00', 'application/octet-stream')$$),
+(44, 'ftstore.offload(text)', $$SELECT ftstore.offload('sec_a')$$),
+(45, 'ftstore.offload_policy()', $$SELECT ftstore.offload_policy()$$),
+(46, 'ftstore.start_offload_worker()', $$SELECT ftstore.start_offload_worker()$$),
+(47, 'ftstore.rekey_blobs(integer)', $$SELECT ftstore.rekey_blobs(1)$$),
+(48, 'ftstore.collect_objects()', $$SELECT ftstore.collect_objects()$$),
+(49, 'ftstore.collect()', $$SELECT ftstore.collect()$$),
+(50, 'ftstore.blob_refs_sync()', $$SELECT ftstore.blob_refs_sync()$$),
+(51, 'ftstore.blob_refs_forget()', $$SELECT ftstore.blob_refs_forget()$$);
 
 -- Every function of the extension that is not immutable (so may read or
 -- write stored data), and every SECURITY DEFINER one, has a call above.
@@ -361,6 +426,19 @@ INSERT INTO regress_sec.call_expect VALUES
 INSERT INTO regress_sec.call_expect
 SELECT g, '42501', '42501', '42501', '42501', '42501', '42501'
 FROM generate_series(32, 39) g;
+-- The cold tier: readers list and fetch the blobs of samples (none here,
+-- so fetching blob 1 is invalid_parameter_value, past the privilege check);
+-- curators store blobs in datasets they write, admins offload theirs; the
+-- collector, the policy, the worker and key rotation are the superuser's.
+INSERT INTO regress_sec.call_expect VALUES
+(40, 'ok 0', 'ok 0', 'ok 0', '42501', 'ok 0', '42501'),
+(41, '22023', '22023', '22023', '42501', '22023', '42501'),
+(42, '42501', 'ok 1', 'ok 1', '42501', '42501', '42501'),
+(43, '42501', '42501', '42501', '42501', '42501', '42501'),
+(44, '42501', '42501', 'ok 1', '42501', '42501', '42501');
+INSERT INTO regress_sec.call_expect
+SELECT g, '42501', '42501', '42501', '42501', '42501', '42501'
+FROM generate_series(45, 51) g;
 
 CREATE TABLE regress_sec.call_got (who text, ord int, outcome text);
 GRANT INSERT ON regress_sec.call_got TO PUBLIC;

@@ -85,6 +85,18 @@ CREATE TABLE ftstore.blob_keys (
 COMMENT ON TABLE ftstore.blob_keys IS
 	'encryption keys of cold objects; readable by the extension owner only';
 
+-- Content columns keep no statistics, as the samples' do
+-- (src/security/security.sql): a leakproof operator's row estimate would
+-- otherwise tell a role which hashes and media types hidden rows hold.
+ALTER TABLE ftstore.blob_catalog ALTER COLUMN sha256 SET STATISTICS 0,
+	ALTER COLUMN media_type SET STATISTICS 0, ALTER COLUMN tier SET STATISTICS 0,
+	ALTER COLUMN codec SET STATISTICS 0;
+ALTER TABLE ftstore.blob_hot ALTER COLUMN sha256 SET STATISTICS 0,
+	ALTER COLUMN data SET STATISTICS 0;
+ALTER TABLE ftstore.blob_claims ALTER COLUMN sha256 SET STATISTICS 0;
+ALTER TABLE ftstore.blob_refs ALTER COLUMN sha256 SET STATISTICS 0;
+ALTER TABLE ftstore.blob_keys ALTER COLUMN key SET STATISTICS 0;
+
 ALTER TABLE ftstore.blob_catalog ENABLE ROW LEVEL SECURITY;
 ALTER TABLE ftstore.blob_catalog FORCE ROW LEVEL SECURITY;
 ALTER TABLE ftstore.blob_hot ENABLE ROW LEVEL SECURITY;

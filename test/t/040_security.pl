@@ -114,7 +114,8 @@ my %visible = (
 # What every reader of content may read: the tables but the audit log, and
 # the views but the statistics.
 my @readable = qw(samples rejects imports datasets dataset_grants
-  samples_bi rejects_bi imports_bi duplicate_groups samples_facets_bi);
+  samples_bi rejects_bi imports_bi duplicate_groups samples_facets_bi
+  blob_refs);
 my %views = map { $_ => 1 } qw(samples_bi rejects_bi imports_bi
   duplicate_groups samples_facets_bi dataset_stats);
 
@@ -160,7 +161,33 @@ my %stmt = (
 		insert => "INSERT INTO ftstore.dataset_grants (dataset_id, role, privilege, granted_by) VALUES ($a_id, 'tap_nogrant', 'read', 'x')",
 		update => "UPDATE ftstore.dataset_grants SET privilege = 'admin'",
 		delete => "DELETE FROM ftstore.dataset_grants" },
+	# The cold tier: only blob_refs is readable (through the samples'
+	# policies); no role writes any of its tables but through functions.
+	blob_catalog => {
+		insert => "INSERT INTO ftstore.blob_catalog (sha256, bytes, media_type) VALUES (sha256('t'), 1, 'text/plain')",
+		update => "UPDATE ftstore.blob_catalog SET tier = 'cold'",
+		delete => "DELETE FROM ftstore.blob_catalog" },
+	blob_hot => {
+		insert => "INSERT INTO ftstore.blob_hot (sha256, data) VALUES (sha256('t'), 't')",
+		update => "UPDATE ftstore.blob_hot SET data = 't'",
+		delete => "DELETE FROM ftstore.blob_hot" },
+	blob_claims => {
+		insert => "INSERT INTO ftstore.blob_claims (dataset_id, sha256) VALUES ($a_id, sha256('t'))",
+		update => "UPDATE ftstore.blob_claims SET dataset_id = $a_id",
+		delete => "DELETE FROM ftstore.blob_claims" },
+	blob_refs => {
+		insert => "INSERT INTO ftstore.blob_refs (sample_id, ordinal, dataset_id, sha256) VALUES (1, 1, $a_id, sha256('t'))",
+		update => "UPDATE ftstore.blob_refs SET ordinal = 2",
+		delete => "DELETE FROM ftstore.blob_refs" },
+	blob_keys => {
+		insert => "INSERT INTO ftstore.blob_keys (key) VALUES (sha256('t'))",
+		update => "UPDATE ftstore.blob_keys SET retired = true",
+		delete => "DELETE FROM ftstore.blob_keys" },
 	map { $_ => {} } keys %views);
+
+# The column COPY names for each table: one every table has.
+my %copy_col = (datasets => 'id', blob_keys => 'id',
+	map { $_ => 'sha256' } qw(blob_catalog blob_hot blob_claims blob_refs));
 
 # The matrix covers every table and view of the schema.
 is( $node->safe_psql('postgres', q{
@@ -180,7 +207,7 @@ for my $user (sort keys %allowed)
 		my $sel = sql_as($user, "SELECT count(*) FROM ftstore.$table");
 		my $copy = sql_as($user,
 			"COPY (SELECT 1 FROM ftstore.$table) TO STDOUT;");
-		my $col = $table eq 'datasets' ? 'id' : 'dataset_id';
+		my $col = $copy_col{$table} // 'dataset_id';
 		my $copy_table = $views{$table} ? $copy
 		  : sql_as($user, "COPY ftstore.$table ($col) TO STDOUT;");
 		if ($ok{select})
