@@ -26,6 +26,8 @@ OBJS = \
 	src/facets/gin.o \
 	src/tier/object_store.o \
 	src/tier/file_store.o \
+	src/tier/object_admin.o \
+	src/tier/sigv4.o \
 	src/tier/s3.o
 
 SQL_FRAGMENTS = \

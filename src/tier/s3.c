@@ -1,24 +1,1504 @@
 /*-------------------------------------------------------------------------
  *
  * s3.c
- *	  XXX: placeholder until the store is written; it refuses every URL.
+ *	  The cold tier's object store on an S3-compatible service, over libcurl.
+ *
+ * Objects are written with PUT (or a multipart upload past a size), read
+ * with GET, looked up with HEAD, removed with DELETE and listed with
+ * ListObjectsV2.  Every request is signed with SigV4 (sigv4.c) from the
+ * superuser-only credential settings; the signature covers the SHA-256 of
+ * the body, so the service refuses a body damaged on the way up.
+ *
+ * A backend keeps one CURL easy handle for its life, so the connection to
+ * the service is reused from one blob to the next.  The handle is reset
+ * between requests, released at backend exit, and released as well when
+ * an error escapes while a request is being prepared or run.  No curl
+ * callback ever raises an error: they only record what went wrong, and
+ * the request reports it once curl has returned.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
-#include "tier/object_store.h"
+#include <time.h>
 
-FtObjectStore *
-ft_s3_store_open(const char *url, MemoryContext cxt)
+#include <curl/curl.h>
+
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/jsonb.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+#include "utils/wait_event.h"
+
+#include "tier/object_store.h"
+#include "tier/sigv4.h"
+
+/* How a bucket is named in a request: in the path or in the host name. */
+typedef enum S3Addressing
 {
-	ereport(ERROR,
-			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-			 errmsg("object store \"%s\" is not available in this build", url)));
-	return NULL;				/* keep compiler quiet */
+	S3_ADDRESSING_PATH,
+	S3_ADDRESSING_VIRTUAL
+} S3Addressing;
+
+static const struct config_enum_entry s3_addressing_options[] = {
+	{"path", S3_ADDRESSING_PATH, false},
+	{"virtual", S3_ADDRESSING_VIRTUAL, false},
+	{NULL, 0, false}
+};
+
+/* Longest backoff between two attempts, whatever the base delay. */
+#define S3_MAX_BACKOFF_MS	30000
+
+/* S3 numbers parts from 1 to 10000. */
+#define S3_MAX_PARTS		10000
+
+/* An error body worth keeping is small; an object may be up to 1 GB. */
+#define S3_ERROR_BODY_LIMIT	(64 * 1024)
+
+/* Settings, defined in ft_s3_define_settings. */
+static char *s3_endpoint = NULL;
+static char *s3_region = NULL;
+static char *s3_access_key_id = NULL;
+static char *s3_secret_access_key = NULL;
+static int	s3_addressing = S3_ADDRESSING_PATH;
+static char *s3_ca_file = NULL;
+static int	s3_connect_timeout = 10000;
+static int	s3_timeout = 300000;
+static int	s3_max_retries = 4;
+static int	s3_retry_delay = 200;
+static int	s3_multipart_threshold = 64 * 1024 * 1024;
+static int	s3_part_size = 16 * 1024 * 1024;
+static int	s3_list_max_keys = 1000;
+
+/* One store: where its objects live on the service. */
+typedef struct S3Store
+{
+	char	   *origin;			/* scheme://host[:port], as requested */
+	char	   *host;			/* the Host header: host[:port] */
+	char	   *bucket_path;	/* path of bucket-level requests */
+	char	   *object_path;	/* path an object's key is appended to */
+	char	   *prefix;			/* key prefix of the store, "" or "dir/" */
+} S3Store;
+
+/* One request, as the operations describe it. */
+typedef struct S3Request
+{
+	const char *method;
+	const char *key;			/* object key in the store; NULL for bucket */
+	const char *query;			/* canonical query string, "" if none */
+	const char *body;
+	size_t		body_len;
+	size_t		read_pos;		/* how much of body curl has taken */
+	bool		no_retry;		/* one attempt only (abort after failure) */
+	size_t		body_limit;		/* most response bytes kept */
+} S3Request;
+
+/* What came back, filled by the curl callbacks and after perform. */
+typedef struct S3Response
+{
+	CURLcode	rc;
+	long		status;
+	char		errbuf[CURL_ERROR_SIZE];
+	char	   *body;			/* NUL-terminated; len bytes */
+	size_t		len;
+	size_t		cap;
+	bool		overflow;		/* body_limit or memory ran out */
+	size_t		limit;
+	curl_off_t	content_length; /* -1 when the response had none */
+	bool		expect_body;	/* false for HEAD */
+	char		etag[256];
+	int			attempts;
+} S3Response;
+
+/*
+ * The backend's handle.  s3_busy is set while a request is prepared and
+ * run: an error that escapes then leaves the handle in an unknown state,
+ * so it is released (by the reset callback of the operation's context, or
+ * at the latest before the next request).
+ */
+static CURL *s3_curl = NULL;
+static struct curl_slist *s3_headers = NULL;
+static bool s3_busy = false;
+static bool s3_exit_hook_set = false;
+
+static void s3_put(FtObjectStore *store, const char *key,
+				   const char *data, size_t len);
+static bool s3_get(FtObjectStore *store, const char *key, StringInfo out);
+static bool s3_head(FtObjectStore *store, const char *key, uint64 *size);
+static bool s3_remove(FtObjectStore *store, const char *key);
+static void s3_list(FtObjectStore *store, const char *prefix,
+					FtObjectListCallback cb, void *arg);
+static void s3_close(FtObjectStore *store);
+
+static const FtObjectStoreOps s3_ops = {
+	.put = s3_put,
+	.get = s3_get,
+	.head = s3_head,
+	.remove = s3_remove,
+	.list = s3_list,
+	.close = s3_close,
+};
+
+/* ------------------------------------------------------------------------
+ * Settings
+ * ------------------------------------------------------------------------
+ */
+
+/*
+ * The endpoint is scheme://host[:port] and nothing else: credentials never
+ * go in a URL, and a path would make the signed path ambiguous.
+ */
+static bool
+check_s3_endpoint(char **newval, void **extra, GucSource source)
+{
+	const char *v = *newval;
+	const char *rest;
+
+	if (v == NULL || v[0] == '\0')
+		return true;
+	if (strncmp(v, "http://", 7) == 0)
+		rest = v + 7;
+	else if (strncmp(v, "https://", 8) == 0)
+		rest = v + 8;
+	else
+	{
+		GUC_check_errdetail("The endpoint must start with http:// or https://.");
+		return false;
+	}
+	if (rest[0] == '\0' || rest[0] == '/' || rest[0] == ':')
+	{
+		GUC_check_errdetail("The endpoint must name a host.");
+		return false;
+	}
+	for (const char *p = rest; *p; p++)
+	{
+		if (*p == '/' && p[1] == '\0')
+			break;
+		if (!(isalnum((unsigned char) *p) || *p == '.' || *p == '-' ||
+			  *p == ':' || *p == '[' || *p == ']'))
+		{
+			GUC_check_errdetail("The endpoint is scheme://host[:port] only, with no user, path or query.");
+			return false;
+		}
+	}
+	return true;
 }
 
 void
 ft_s3_define_settings(void)
 {
+	DefineCustomStringVariable("ftstore.s3_endpoint",
+							   "Base URL of the S3-compatible service, as scheme://host[:port].",
+							   "Empty (the default) means no S3 store can be opened.  No AWS host is assumed.",
+							   &s3_endpoint,
+							   "",
+							   PGC_SUSET,
+							   0,
+							   check_s3_endpoint, NULL, NULL);
+
+	DefineCustomStringVariable("ftstore.s3_region",
+							   "Region named in the SigV4 credential scope.",
+							   NULL,
+							   &s3_region,
+							   "us-east-1",
+							   PGC_SUSET,
+							   0,
+							   NULL, NULL, NULL);
+
+	/*
+	 * The credentials: only a superuser (or a member of
+	 * pg_read_all_settings) may read them, and they stay out of SHOW ALL
+	 * and pg_settings.
+	 */
+	DefineCustomStringVariable("ftstore.s3_access_key_id",
+							   "Access key id that signs S3 requests.",
+							   NULL,
+							   &s3_access_key_id,
+							   "",
+							   PGC_SUSET,
+							   GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
+							   NULL, NULL, NULL);
+
+	DefineCustomStringVariable("ftstore.s3_secret_access_key",
+							   "Secret access key that signs S3 requests.",
+							   NULL,
+							   &s3_secret_access_key,
+							   "",
+							   PGC_SUSET,
+							   GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
+							   NULL, NULL, NULL);
+
+	DefineCustomEnumVariable("ftstore.s3_addressing",
+							 "How requests name the bucket: path (endpoint/bucket/key) or virtual (bucket.host/key).",
+							 NULL,
+							 &s3_addressing,
+							 S3_ADDRESSING_PATH,
+							 s3_addressing_options,
+							 PGC_SUSET,
+							 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomStringVariable("ftstore.s3_ca_file",
+							   "File of CA certificates that verify the service's TLS certificate.",
+							   "Empty means the system's CA bundle.  Verification is never turned off.",
+							   &s3_ca_file,
+							   "",
+							   PGC_SUSET,
+							   0,
+							   NULL, NULL, NULL);
+
+	DefineCustomIntVariable("ftstore.s3_connect_timeout",
+							"Longest wait for a connection to the S3 service.",
+							"Valid range is 100 ms to 10 minutes.",
+							&s3_connect_timeout,
+							10000,
+							100, 600000,
+							PGC_SUSET,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("ftstore.s3_timeout",
+							"Longest time one S3 request may take, transfer included.",
+							"Valid range is 100 ms to 1 hour.  A request that times out is retried.",
+							&s3_timeout,
+							300000,
+							100, 3600000,
+							PGC_SUSET,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("ftstore.s3_max_retries",
+							"Retries of an S3 request after a 5xx, a 429, a timeout or a broken transfer.",
+							"Valid range is 0 to 20.  Other 4xx answers are never retried.",
+							&s3_max_retries,
+							4,
+							0, 20,
+							PGC_SUSET,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("ftstore.s3_retry_delay",
+							"Wait before the first retry of an S3 request; it doubles at each retry.",
+							"Valid range is 1 ms to 1 minute; no wait is longer than 30 seconds.",
+							&s3_retry_delay,
+							200,
+							1, 60000,
+							PGC_SUSET,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("ftstore.s3_multipart_threshold",
+							"Objects larger than this are written with a multipart upload.",
+							"Valid range is 5 MB to 1 GB.",
+							&s3_multipart_threshold,
+							64 * 1024 * 1024,
+							5 * 1024 * 1024, 1024 * 1024 * 1024,
+							PGC_SUSET,
+							GUC_UNIT_BYTE,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("ftstore.s3_part_size",
+							"Size of each part of a multipart upload but the last.",
+							"Valid range is 5 MB (S3's smallest part) to 1 GB.",
+							&s3_part_size,
+							16 * 1024 * 1024,
+							5 * 1024 * 1024, 1024 * 1024 * 1024,
+							PGC_SUSET,
+							GUC_UNIT_BYTE,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("ftstore.s3_list_max_keys",
+							"Most keys asked for in one ListObjectsV2 page.",
+							"Valid range is 1 to 1000; listing goes on with continuation tokens.",
+							&s3_list_max_keys,
+							1000,
+							1, 1000,
+							PGC_SUSET,
+							0,
+							NULL, NULL, NULL);
+}
+
+/* ------------------------------------------------------------------------
+ * Opening a store
+ * ------------------------------------------------------------------------
+ */
+
+/* Bucket names as S3 allows them: 3 to 63 of [a-z0-9.-]. */
+static bool
+valid_bucket(const char *b, size_t len)
+{
+	if (len < 3 || len > 63)
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (!((b[i] >= 'a' && b[i] <= 'z') || (b[i] >= '0' && b[i] <= '9') ||
+			  b[i] == '.' || b[i] == '-'))
+			return false;
+	return true;
+}
+
+/*
+ * Keys (and key prefixes) are relative paths of [A-Za-z0-9/._-]: no empty,
+ * "." or ".." segment, so no client or service may rewrite them.
+ */
+static bool
+valid_key(const char *key, bool allow_empty, bool allow_trailing_slash)
+{
+	const char *seg = key;
+
+	if (key[0] == '\0')
+		return allow_empty;
+	if (strlen(key) > 1024)
+		return false;
+	for (const char *p = key;; p++)
+	{
+		if (*p == '/' || *p == '\0')
+		{
+			size_t		seglen = p - seg;
+
+			if ((seglen == 0 && !(*p == '\0' && allow_trailing_slash && p > key)) ||
+				(seglen == 1 && seg[0] == '.') ||
+				(seglen == 2 && seg[0] == '.' && seg[1] == '.'))
+				return false;
+			if (*p == '\0')
+				return true;
+			seg = p + 1;
+		}
+		else if (!(isalnum((unsigned char) *p) || *p == '.' || *p == '_' ||
+				   *p == '-'))
+			return false;
+	}
+}
+
+static void
+check_key(const char *key)
+{
+	if (!valid_key(key, false, false))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid object key \"%s\"", key),
+				 errdetail("Keys are relative paths of letters, digits and the characters / . _ - with no empty, \".\" or \"..\" segment.")));
+}
+
+FtObjectStore *
+ft_s3_store_open(const char *url, MemoryContext cxt)
+{
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+	FtObjectStore *store;
+	S3Store    *st;
+	const char *bucket = url + 5;
+	const char *slash = strchr(bucket, '/');
+	size_t		bucket_len = slash ? (size_t) (slash - bucket) : strlen(bucket);
+	const char *prefix = slash ? slash + 1 : "";
+	const char *scheme_end;
+	char	   *hostport;
+	char	   *bucket_name;
+
+	if (strncmp(url, "s3://", 5) != 0 || !valid_bucket(bucket, bucket_len))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid S3 store URL \"%s\"", url),
+				 errhint("Write it as s3://bucket or s3://bucket/prefix, with a bucket of 3 to 63 characters among a-z, 0-9, '.' and '-'.")));
+	if (!valid_key(prefix, true, true))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid key prefix in S3 store URL \"%s\"", url),
+				 errdetail("A prefix is a relative path of letters, digits and the characters / . _ - with no empty, \".\" or \"..\" segment.")));
+	if (s3_endpoint == NULL || s3_endpoint[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cannot open S3 store \"%s\": ftstore.s3_endpoint is not set", url),
+				 errhint("Set ftstore.s3_endpoint to the service's scheme://host[:port].")));
+	if (s3_access_key_id == NULL || s3_access_key_id[0] == '\0' ||
+		s3_secret_access_key == NULL || s3_secret_access_key[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cannot open S3 store \"%s\": the S3 credentials are not set", url),
+				 errhint("A superuser sets ftstore.s3_access_key_id and ftstore.s3_secret_access_key, in postgresql.conf or with ALTER SYSTEM.")));
+
+	st = palloc0(sizeof(S3Store));
+	bucket_name = pnstrdup(bucket, bucket_len);
+	scheme_end = strstr(s3_endpoint, "://") + 3;
+	hostport = pstrdup(scheme_end);
+	if (hostport[strlen(hostport) - 1] == '/')
+		hostport[strlen(hostport) - 1] = '\0';
+
+	st->prefix = pstrdup(prefix);
+	if (st->prefix[0] != '\0' && st->prefix[strlen(st->prefix) - 1] != '/')
+		st->prefix = psprintf("%s/", st->prefix);
+
+	if (s3_addressing == S3_ADDRESSING_VIRTUAL)
+	{
+		st->host = psprintf("%s.%s", bucket_name, hostport);
+		st->bucket_path = pstrdup("/");
+		st->object_path = psprintf("/%s", st->prefix);
+	}
+	else
+	{
+		st->host = hostport;
+		st->bucket_path = psprintf("/%s", bucket_name);
+		st->object_path = psprintf("/%s/%s", bucket_name, st->prefix);
+	}
+	st->origin = psprintf("%.*s%s", (int) (scheme_end - s3_endpoint),
+						  s3_endpoint, st->host);
+
+	store = palloc0(sizeof(FtObjectStore));
+	store->ops = &s3_ops;
+	store->url = pstrdup(url);
+	store->state = st;
+	MemoryContextSwitchTo(old);
+	return store;
+}
+
+static void
+s3_close(FtObjectStore *store)
+{
+	/* The handle is the backend's, kept for the next store. */
+	pfree(store->state);
+	store->state = NULL;
+}
+
+/* ------------------------------------------------------------------------
+ * The handle
+ * ------------------------------------------------------------------------
+ */
+
+static void
+s3_release_handle(void)
+{
+	if (s3_headers)
+		curl_slist_free_all(s3_headers);
+	s3_headers = NULL;
+	if (s3_curl)
+		curl_easy_cleanup(s3_curl);
+	s3_curl = NULL;
+	s3_busy = false;
+}
+
+static void
+s3_at_exit(int code, Datum arg)
+{
+	s3_release_handle();
+}
+
+/* Runs when an operation's memory goes: after an error, the handle too. */
+static void
+s3_operation_reset(void *arg)
+{
+	if (s3_busy)
+		s3_release_handle();
+}
+
+/*
+ * A context for one operation, whose reset releases the handle if an
+ * error escaped in the middle of a request.
+ */
+static MemoryContext
+s3_operation_context(void)
+{
+	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext,
+											  "ftstore S3 operation",
+											  ALLOCSET_DEFAULT_SIZES);
+	MemoryContextCallback *cb = MemoryContextAlloc(cxt, sizeof(*cb));
+
+	cb->func = s3_operation_reset;
+	cb->arg = NULL;
+	MemoryContextRegisterResetCallback(cxt, cb);
+	return cxt;
+}
+
+static CURL *
+s3_handle(void)
+{
+	/* A request that never finished left the handle in an unknown state. */
+	if (s3_busy)
+		s3_release_handle();
+
+	if (s3_curl == NULL)
+	{
+		static bool global_done = false;
+
+		if (!global_done)
+		{
+			if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+				ereport(ERROR,
+						(errcode(ERRCODE_INTERNAL_ERROR),
+						 errmsg("could not initialize libcurl")));
+			global_done = true;
+		}
+		if (!s3_exit_hook_set)
+		{
+			on_proc_exit(s3_at_exit, (Datum) 0);
+			s3_exit_hook_set = true;
+		}
+		s3_curl = curl_easy_init();
+		if (s3_curl == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_OUT_OF_MEMORY),
+					 errmsg("could not create a libcurl handle")));
+	}
+	return s3_curl;
+}
+
+/* ------------------------------------------------------------------------
+ * curl callbacks: none of them may raise an error
+ * ------------------------------------------------------------------------
+ */
+
+static size_t
+s3_write_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+	S3Response *resp = (S3Response *) userdata;
+	size_t		n = size * nmemb;
+
+	if (resp->len + n > resp->limit)
+	{
+		resp->overflow = true;
+		return 0;
+	}
+	if (resp->len + n + 1 > resp->cap)
+	{
+		size_t		newcap = Max(resp->cap * 2, resp->len + n + 1);
+		char	   *newbody;
+
+		/* With a Content-Length, one allocation of the right size. */
+		if (resp->content_length < 0 && resp->body == NULL)
+			newcap = Max(newcap, 64 * 1024);
+		newcap = Min(newcap, resp->limit + 1);
+		if (resp->body == NULL)
+			newbody = palloc_extended(newcap, MCXT_ALLOC_HUGE | MCXT_ALLOC_NO_OOM);
+		else
+			newbody = repalloc_extended(resp->body, newcap,
+										MCXT_ALLOC_HUGE | MCXT_ALLOC_NO_OOM);
+		if (newbody == NULL)
+		{
+			resp->overflow = true;
+			return 0;
+		}
+		resp->body = newbody;
+		resp->cap = newcap;
+	}
+	memcpy(resp->body + resp->len, ptr, n);
+	resp->len += n;
+	resp->body[resp->len] = '\0';
+	return n;
+}
+
+static size_t
+s3_header_cb(char *buffer, size_t size, size_t nitems, void *userdata)
+{
+	S3Response *resp = (S3Response *) userdata;
+	size_t		n = size * nitems;
+
+	/* A new response (after 100 Continue, say) starts a new header set. */
+	if (n >= 5 && strncmp(buffer, "HTTP/", 5) == 0)
+	{
+		resp->etag[0] = '\0';
+		resp->content_length = -1;
+	}
+	else if (n > 5 && pg_strncasecmp(buffer, "etag:", 5) == 0)
+	{
+		size_t		start = 5;
+		size_t		end = n;
+
+		while (start < end && (buffer[start] == ' ' || buffer[start] == '\t'))
+			start++;
+		while (end > start && (buffer[end - 1] == '\r' || buffer[end - 1] == '\n' ||
+							   buffer[end - 1] == ' '))
+			end--;
+		if (end - start < sizeof(resp->etag))
+		{
+			memcpy(resp->etag, buffer + start, end - start);
+			resp->etag[end - start] = '\0';
+		}
+	}
+	else if (n > 15 && pg_strncasecmp(buffer, "content-length:", 15) == 0)
+	{
+		/* Known early, so the body buffer can be sized once. */
+		long long	v = strtoll(buffer + 15, NULL, 10);
+
+		if (resp->expect_body && v >= 0 && (size_t) v <= resp->limit &&
+			resp->body == NULL)
+		{
+			resp->content_length = v;
+			resp->body = palloc_extended(v + 1, MCXT_ALLOC_HUGE | MCXT_ALLOC_NO_OOM);
+			resp->cap = resp->body ? v + 1 : 0;
+			if (resp->body)
+				resp->body[0] = '\0';
+		}
+	}
+	return n;
+}
+
+static size_t
+s3_read_cb(char *buffer, size_t size, size_t nitems, void *userdata)
+{
+	S3Request  *req = (S3Request *) userdata;
+	size_t		n = Min(size * nitems, req->body_len - req->read_pos);
+
+	memcpy(buffer, req->body + req->read_pos, n);
+	req->read_pos += n;
+	return n;
+}
+
+/* Stops the transfer on a cancel or a shutdown; the caller then obeys it. */
+static int
+s3_progress_cb(void *clientp, curl_off_t dltotal, curl_off_t dlnow,
+			   curl_off_t ultotal, curl_off_t ulnow)
+{
+	if (INTERRUPTS_CAN_BE_PROCESSED() &&
+		(QueryCancelPending || ProcDiePending))
+		return 1;
+	return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * One request, then the retries
+ * ------------------------------------------------------------------------
+ */
+
+static void
+amz_date_now(char *out)
+{
+	time_t		now = time(NULL);
+	struct tm	tm;
+
+	gmtime_r(&now, &tm);
+	strftime(out, 17, "%Y%m%dT%H%M%SZ", &tm);
+}
+
+static void
+s3_add_header(const char *name, const char *value)
+{
+	char	   *line = psprintf("%s: %s", name, value);
+	struct curl_slist *l = curl_slist_append(s3_headers, line);
+
+	explicit_bzero(line, strlen(line));
+	pfree(line);
+	if (l == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory")));
+	s3_headers = l;
+}
+
+/* A header line as is: "Name:" with no value removes curl's own. */
+static void
+s3_headers_append_raw(const char *line)
+{
+	struct curl_slist *l = curl_slist_append(s3_headers, line);
+
+	if (l == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory")));
+	s3_headers = l;
+}
+
+#define SETOPT(h, opt, val) \
+	do { \
+		if (curl_easy_setopt((h), (opt), (val)) != CURLE_OK) \
+			ereport(ERROR, \
+					(errcode(ERRCODE_INTERNAL_ERROR), \
+					 errmsg("could not set libcurl option %s", #opt))); \
+	} while (0)
+
+static void
+s3_perform_once(S3Store *st, S3Request *req, S3Response *resp)
+{
+	CURL	   *h;
+	char	   *path;
+	char	   *url;
+	char		payload_hash[65];
+	char		amz_date[17];
+	char	   *auth;
+	FtSigV4Header headers[4];
+	int			nheaders = 0;
+	bool		is_post = strcmp(req->method, "POST") == 0;
+
+	memset(resp, 0, sizeof(*resp));
+	resp->content_length = -1;
+	resp->limit = req->body_limit;
+	resp->expect_body = strcmp(req->method, "HEAD") != 0;
+	req->read_pos = 0;
+
+	path = req->key ? psprintf("%s%s", st->object_path, req->key)
+		: pstrdup(st->bucket_path);
+	path = ft_sigv4_canonical_path(path);
+	url = psprintf("%s%s%s%s", st->origin, path,
+				   req->query[0] ? "?" : "", req->query);
+
+	ft_sigv4_sha256_hex(req->body ? req->body : "", req->body_len, payload_hash);
+	amz_date_now(amz_date);
+	headers[nheaders++] = (FtSigV4Header)
+	{
+		"host", st->host
+	};
+	headers[nheaders++] = (FtSigV4Header)
+	{
+		"x-amz-content-sha256", payload_hash
+	};
+	headers[nheaders++] = (FtSigV4Header)
+	{
+		"x-amz-date", amz_date
+	};
+	if (is_post)
+		headers[nheaders++] = (FtSigV4Header)
+	{
+		"content-type", "application/xml"
+	};
+	auth = ft_sigv4_authorization(req->method, path, req->query,
+								  headers, nheaders, payload_hash, amz_date,
+								  s3_region, "s3",
+								  s3_access_key_id, s3_secret_access_key);
+
+	h = s3_handle();
+	s3_busy = true;
+	curl_easy_reset(h);
+
+	for (int i = 0; i < nheaders; i++)
+		s3_add_header(headers[i].name, headers[i].value);
+	s3_add_header("Authorization", auth);
+	explicit_bzero(auth, strlen(auth));
+	/* The body goes at once, rather than after waiting for 100 Continue. */
+	s3_headers_append_raw("Expect:");
+
+	SETOPT(h, CURLOPT_URL, url);
+	SETOPT(h, CURLOPT_PROTOCOLS_STR, "http,https");
+	SETOPT(h, CURLOPT_FOLLOWLOCATION, 0L);
+	SETOPT(h, CURLOPT_PATH_AS_IS, 1L);
+	SETOPT(h, CURLOPT_NOSIGNAL, 1L);
+	SETOPT(h, CURLOPT_HTTPHEADER, s3_headers);
+	SETOPT(h, CURLOPT_USERAGENT, "ftstore/0.1");
+	SETOPT(h, CURLOPT_ERRORBUFFER, resp->errbuf);
+	SETOPT(h, CURLOPT_CONNECTTIMEOUT_MS, (long) s3_connect_timeout);
+	SETOPT(h, CURLOPT_TIMEOUT_MS, (long) s3_timeout);
+	SETOPT(h, CURLOPT_SSL_VERIFYPEER, 1L);
+	SETOPT(h, CURLOPT_SSL_VERIFYHOST, 2L);
+	if (s3_ca_file && s3_ca_file[0] != '\0')
+		SETOPT(h, CURLOPT_CAINFO, s3_ca_file);
+	SETOPT(h, CURLOPT_BUFFERSIZE, 256L * 1024);
+	SETOPT(h, CURLOPT_UPLOAD_BUFFERSIZE, 512L * 1024);
+	SETOPT(h, CURLOPT_WRITEFUNCTION, s3_write_cb);
+	SETOPT(h, CURLOPT_WRITEDATA, resp);
+	SETOPT(h, CURLOPT_HEADERFUNCTION, s3_header_cb);
+	SETOPT(h, CURLOPT_HEADERDATA, resp);
+	SETOPT(h, CURLOPT_NOPROGRESS, 0L);
+	SETOPT(h, CURLOPT_XFERINFOFUNCTION, s3_progress_cb);
+
+	if (strcmp(req->method, "HEAD") == 0)
+		SETOPT(h, CURLOPT_NOBODY, 1L);
+	else if (strcmp(req->method, "PUT") == 0)
+	{
+		SETOPT(h, CURLOPT_UPLOAD, 1L);
+		SETOPT(h, CURLOPT_READFUNCTION, s3_read_cb);
+		SETOPT(h, CURLOPT_READDATA, req);
+		SETOPT(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t) req->body_len);
+	}
+	else if (is_post)
+	{
+		SETOPT(h, CURLOPT_POST, 1L);
+		SETOPT(h, CURLOPT_POSTFIELDS, req->body ? req->body : "");
+		SETOPT(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) req->body_len);
+	}
+	else if (strcmp(req->method, "DELETE") == 0)
+		SETOPT(h, CURLOPT_CUSTOMREQUEST, "DELETE");
+
+	resp->rc = curl_easy_perform(h);
+	if (resp->rc == CURLE_OK)
+	{
+		curl_off_t	cl = -1;
+
+		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->status);
+		curl_easy_getinfo(h, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl);
+		resp->content_length = cl;
+
+		/*
+		 * curl reports a body shorter than its Content-Length as a partial
+		 * file; check again all the same, as a truncated object must never
+		 * pass for the whole.
+		 */
+		if (strcmp(req->method, "HEAD") != 0 && cl >= 0 &&
+			(curl_off_t) resp->len != cl)
+			resp->rc = CURLE_PARTIAL_FILE;
+	}
+
+	/* The request is over: whatever happens next, the handle is sound. */
+	curl_slist_free_all(s3_headers);
+	s3_headers = NULL;
+	s3_busy = false;
+	pfree(url);
+}
+
+static bool
+s3_retryable(const S3Response *resp)
+{
+	switch (resp->rc)
+	{
+		case CURLE_OK:
+			return resp->status >= 500 || resp->status == 429;
+		case CURLE_COULDNT_CONNECT:
+		case CURLE_OPERATION_TIMEDOUT:
+		case CURLE_SEND_ERROR:
+		case CURLE_RECV_ERROR:
+		case CURLE_GOT_NOTHING:
+		case CURLE_PARTIAL_FILE:
+			return true;
+		default:
+			return false;
+	}
+}
+
+/* Waits before retry number attempt + 1, waking for a cancel. */
+static void
+s3_backoff(int attempt)
+{
+	int64		delay = (int64) s3_retry_delay << Min(attempt, 20);
+	TimestampTz until;
+
+	delay = Min(delay, S3_MAX_BACKOFF_MS);
+	until = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), delay);
+	for (;;)
+	{
+		long		left = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), until);
+
+		if (left <= 0)
+			break;
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 left, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
+static void
+s3_perform(S3Store *st, S3Request *req, S3Response *resp)
+{
+	for (int attempt = 0;; attempt++)
+	{
+		if (resp->body)
+			pfree(resp->body);
+		s3_perform_once(st, req, resp);
+		resp->attempts = attempt + 1;
+		if (resp->rc == CURLE_ABORTED_BY_CALLBACK)
+			CHECK_FOR_INTERRUPTS();
+		if (req->no_retry || attempt >= s3_max_retries || !s3_retryable(resp))
+			return;
+		ereport(DEBUG1,
+				(errmsg_internal("ftstore: S3 %s of \"%s\" will be retried: %s",
+								 req->method, req->key ? req->key : "(bucket)",
+								 resp->rc != CURLE_OK ? curl_easy_strerror(resp->rc)
+								 : psprintf("HTTP status %ld", resp->status))));
+		s3_backoff(attempt);
+	}
+}
+
+/* ------------------------------------------------------------------------
+ * XML: just what S3's answers need
+ * ------------------------------------------------------------------------
+ */
+
+/* Undoes XML's escapes of &, <, >, " and ', and numeric ones. */
+static char *
+xml_unescape(const char *s, size_t len)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	for (size_t i = 0; i < len; i++)
+	{
+		if (s[i] != '&')
+		{
+			appendStringInfoChar(&buf, s[i]);
+			continue;
+		}
+		if (len - i >= 5 && strncmp(s + i, "&amp;", 5) == 0)
+			appendStringInfoChar(&buf, '&'), i += 4;
+		else if (len - i >= 4 && strncmp(s + i, "&lt;", 4) == 0)
+			appendStringInfoChar(&buf, '<'), i += 3;
+		else if (len - i >= 4 && strncmp(s + i, "&gt;", 4) == 0)
+			appendStringInfoChar(&buf, '>'), i += 3;
+		else if (len - i >= 6 && strncmp(s + i, "&quot;", 6) == 0)
+			appendStringInfoChar(&buf, '"'), i += 5;
+		else if (len - i >= 6 && strncmp(s + i, "&apos;", 6) == 0)
+			appendStringInfoChar(&buf, '\''), i += 5;
+		else if (len - i >= 4 && s[i + 1] == '#')
+		{
+			const char *semi = memchr(s + i, ';', len - i);
+			long		cp;
+
+			if (semi == NULL)
+			{
+				appendStringInfoChar(&buf, '&');
+				continue;
+			}
+			cp = (s[i + 2] == 'x') ? strtol(s + i + 3, NULL, 16)
+				: strtol(s + i + 2, NULL, 10);
+			if (cp > 0 && cp < 128)
+				appendStringInfoChar(&buf, (char) cp);
+			i = semi - s;
+		}
+		else
+			appendStringInfoChar(&buf, '&');
+	}
+	return buf.data;
+}
+
+/*
+ * The text of the first <tag> element between start and end, unescaped,
+ * or NULL.  *after, if given, is set past its closing tag.
+ */
+static char *
+xml_element(const char *start, const char *end, const char *tag,
+			const char **after)
+{
+	char	   *open = psprintf("<%s>", tag);
+	char	   *close = psprintf("</%s>", tag);
+	const char *a;
+	const char *b;
+	char	   *result = NULL;
+
+	if (start == NULL)
+		return NULL;
+	a = strstr(start, open);
+	if (a && a < end)
+	{
+		a += strlen(open);
+		b = strstr(a, close);
+		if (b && b <= end)
+		{
+			result = xml_unescape(a, b - a);
+			if (after)
+				*after = b + strlen(close);
+		}
+	}
+	pfree(open);
+	pfree(close);
+	return result;
+}
+
+static char *
+xml_escape(const char *s)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	for (; *s; s++)
+	{
+		if (*s == '&')
+			appendStringInfoString(&buf, "&amp;");
+		else if (*s == '<')
+			appendStringInfoString(&buf, "&lt;");
+		else if (*s == '>')
+			appendStringInfoString(&buf, "&gt;");
+		else
+			appendStringInfoChar(&buf, *s);
+	}
+	return buf.data;
+}
+
+/* ------------------------------------------------------------------------
+ * Errors
+ * ------------------------------------------------------------------------
+ */
+
+/*
+ * Reports a failed request: what was being done, the store, then either
+ * the transfer's failure or the HTTP status with S3's <Code> and
+ * <Message>.  Nothing of the request's headers goes in: they carry the
+ * signature.
+ */
+static void
+s3_fail(FtObjectStore *store, const char *action, S3Response *resp)
+{
+	if (resp->rc == CURLE_PARTIAL_FILE)
+		ereport(ERROR,
+				(errcode(ERRCODE_CONNECTION_FAILURE),
+				 errmsg("could not %s in \"%s\": the response body ended early",
+						action, store->url),
+				 errdetail("%zu bytes arrived of the %lld the response announced, in the last of %d attempts.",
+						   resp->len, (long long) resp->content_length,
+						   resp->attempts)));
+	if (resp->rc == CURLE_WRITE_ERROR && resp->overflow)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("could not %s in \"%s\": the response is larger than %zu bytes",
+						action, store->url, resp->limit)));
+	if (resp->rc != CURLE_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_CONNECTION_FAILURE),
+				 errmsg("could not %s in \"%s\": %s",
+						action, store->url, curl_easy_strerror(resp->rc)),
+				 errdetail("%s%s%d attempts were made.",
+						   resp->errbuf,
+						   resp->errbuf[0] ? ". " : "",
+						   resp->attempts)));
+
+	{
+		const char *end = resp->body ? resp->body + resp->len : NULL;
+		char	   *code = xml_element(resp->body, end, "Code", NULL);
+		char	   *message = xml_element(resp->body, end, "Message", NULL);
+		int			sqlstate;
+
+		if (resp->status == 403)
+			sqlstate = ERRCODE_INSUFFICIENT_PRIVILEGE;
+		else if (resp->status == 404)
+			sqlstate = ERRCODE_UNDEFINED_OBJECT;
+		else
+			sqlstate = ERRCODE_EXTERNAL_ROUTINE_EXCEPTION;
+
+		if (code)
+			ereport(ERROR,
+					(errcode(sqlstate),
+					 errmsg("could not %s in \"%s\": HTTP status %ld, S3 error code \"%s\"",
+							action, store->url, resp->status, code),
+					 message ? errdetail("The service said: %s", message) : 0,
+					 errcontext("%d attempts were made", resp->attempts)));
+		ereport(ERROR,
+				(errcode(sqlstate),
+				 errmsg("could not %s in \"%s\": HTTP status %ld",
+						action, store->url, resp->status),
+				 errcontext("%d attempts were made", resp->attempts)));
+	}
+}
+
+/* ------------------------------------------------------------------------
+ * The operations
+ * ------------------------------------------------------------------------
+ */
+
+static void
+s3_put_single(FtObjectStore *store, const char *key,
+			  const char *data, size_t len)
+{
+	S3Request	req = {.method = "PUT",.key = key,.query = "",
+	.body = data,.body_len = len,.body_limit = S3_ERROR_BODY_LIMIT};
+	S3Response	resp = {0};
+
+	s3_perform(store->state, &req, &resp);
+	if (resp.rc != CURLE_OK || resp.status != 200)
+		s3_fail(store, psprintf("store object \"%s\"", key), &resp);
+}
+
+/* Aborts a multipart upload, once, reporting nothing: we are failing. */
+static void
+s3_abort_multipart(FtObjectStore *store, const char *key, const char *query)
+{
+	S3Request	req = {.method = "DELETE",.key = key,.query = query,
+	.no_retry = true,.body_limit = S3_ERROR_BODY_LIMIT};
+	S3Response	resp = {0};
+
+	s3_perform(store->state, &req, &resp);
+	if (resp.rc != CURLE_OK || resp.status >= 300)
+		ereport(WARNING,
+				(errmsg("could not abort the multipart upload of object \"%s\" in \"%s\"",
+						key, store->url),
+				 errhint("The service keeps its parts until a lifecycle rule or an administrator removes them.")));
+}
+
+/*
+ * A multipart upload: initiate, one PUT per part, complete.  If anything
+ * fails after the upload began, it is aborted so the service does not keep
+ * the parts, and the error goes on.
+ */
+static void
+s3_put_multipart(FtObjectStore *store, const char *key,
+				 const char *data, size_t len)
+{
+	size_t		part_size = (size_t) s3_part_size;
+	int			nparts = (int) ((len + part_size - 1) / part_size);
+	S3Request	req = {.method = "POST",.key = key,.query = "uploads=",
+	.body_limit = S3_ERROR_BODY_LIMIT};
+	S3Response	resp = {0};
+	char	   *upload_id;
+	char	   *upload_query;
+	MemoryContext cxt = CurrentMemoryContext;
+
+	if (nparts > S3_MAX_PARTS)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("object \"%s\" of %zu bytes needs more than %d parts",
+						key, len, S3_MAX_PARTS),
+				 errhint("Raise ftstore.s3_part_size.")));
+
+	s3_perform(store->state, &req, &resp);
+	if (resp.rc != CURLE_OK || resp.status != 200)
+		s3_fail(store, psprintf("start a multipart upload of object \"%s\"", key),
+				&resp);
+	upload_id = xml_element(resp.body, resp.body + resp.len, "UploadId", NULL);
+	if (upload_id == NULL || upload_id[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_PROTOCOL_VIOLATION),
+				 errmsg("could not start a multipart upload of object \"%s\" in \"%s\": the answer has no upload id",
+						key, store->url)));
+	upload_query = psprintf("uploadId=%s",
+							ft_sigv4_uri_encode(upload_id, strlen(upload_id), false));
+
+	PG_TRY();
+	{
+		StringInfoData complete;
+
+		initStringInfo(&complete);
+		appendStringInfoString(&complete, "<CompleteMultipartUpload>");
+		for (int part = 1; part <= nparts; part++)
+		{
+			size_t		off = (size_t) (part - 1) * part_size;
+			S3Request	preq = {.method = "PUT",.key = key,
+				.query = psprintf("partNumber=%d&%s", part, upload_query),
+				.body = data + off,.body_len = Min(part_size, len - off),
+			.body_limit = S3_ERROR_BODY_LIMIT};
+
+			s3_perform(store->state, &preq, &resp);
+			if (resp.rc != CURLE_OK || resp.status != 200)
+				s3_fail(store, psprintf("upload part %d of object \"%s\"", part, key),
+						&resp);
+			if (resp.etag[0] == '\0')
+				ereport(ERROR,
+						(errcode(ERRCODE_PROTOCOL_VIOLATION),
+						 errmsg("could not upload part %d of object \"%s\" in \"%s\": the answer has no ETag",
+								part, key, store->url)));
+			appendStringInfo(&complete,
+							 "<Part><PartNumber>%d</PartNumber><ETag>%s</ETag></Part>",
+							 part, xml_escape(resp.etag));
+		}
+		appendStringInfoString(&complete, "</CompleteMultipartUpload>");
+
+		req = (S3Request)
+		{
+			.method = "POST",.key = key,.query = upload_query,
+				.body = complete.data,.body_len = complete.len,
+				.body_limit = S3_ERROR_BODY_LIMIT
+		};
+		s3_perform(store->state, &req, &resp);
+
+		/* S3 may answer 200 and still put an <Error> in the body. */
+		if (resp.rc != CURLE_OK || resp.status != 200 ||
+			(resp.body && strstr(resp.body, "<Error>") != NULL))
+		{
+			if (resp.rc == CURLE_OK && resp.status == 200)
+				resp.status = 500;
+			s3_fail(store, psprintf("complete the multipart upload of object \"%s\"", key),
+					&resp);
+		}
+	}
+	PG_CATCH();
+	{
+		/* The error left us in ErrorContext; the abort needs our own. */
+		MemoryContextSwitchTo(cxt);
+		HOLD_INTERRUPTS();
+		s3_abort_multipart(store, key, upload_query);
+		RESUME_INTERRUPTS();
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+}
+
+static void
+s3_put(FtObjectStore *store, const char *key, const char *data, size_t len)
+{
+	MemoryContext cxt = s3_operation_context();
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+
+	check_key(key);
+	if (len > (size_t) s3_multipart_threshold)
+		s3_put_multipart(store, key, data, len);
+	else
+		s3_put_single(store, key, data, len);
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(cxt);
+}
+
+static bool
+s3_get(FtObjectStore *store, const char *key, StringInfo out)
+{
+	MemoryContext cxt = s3_operation_context();
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+	S3Request	req = {.method = "GET",.key = key,.query = "",
+	.body_limit = MaxAllocSize - 1};
+	S3Response	resp = {0};
+	bool		found;
+
+	check_key(key);
+	s3_perform(store->state, &req, &resp);
+	if (resp.rc == CURLE_OK && resp.status == 404)
+		found = false;
+	else if (resp.rc == CURLE_OK && resp.status == 200)
+	{
+		/*
+		 * s3_perform_once already refused a body shorter than its
+		 * Content-Length; one without any Content-Length is taken whole.
+		 */
+		MemoryContextSwitchTo(old);
+		appendBinaryStringInfo(out, resp.body ? resp.body : "", resp.len);
+		found = true;
+	}
+	else
+		s3_fail(store, psprintf("read object \"%s\"", key), &resp);
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(cxt);
+	return found;
+}
+
+static bool
+s3_head(FtObjectStore *store, const char *key, uint64 *size)
+{
+	MemoryContext cxt = s3_operation_context();
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+	S3Request	req = {.method = "HEAD",.key = key,.query = "",
+	.body_limit = S3_ERROR_BODY_LIMIT};
+	S3Response	resp = {0};
+	bool		found;
+
+	check_key(key);
+	s3_perform(store->state, &req, &resp);
+	if (resp.rc == CURLE_OK && resp.status == 404)
+		found = false;
+	else if (resp.rc == CURLE_OK && resp.status == 200 && resp.content_length >= 0)
+	{
+		if (size)
+			*size = (uint64) resp.content_length;
+		found = true;
+	}
+	else if (resp.rc == CURLE_OK && resp.status == 200)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROTOCOL_VIOLATION),
+				 errmsg("could not look up object \"%s\" in \"%s\": the answer has no Content-Length",
+						key, store->url)));
+	else
+		s3_fail(store, psprintf("look up object \"%s\"", key), &resp);
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(cxt);
+	return found;
+}
+
+/*
+ * S3 answers a DELETE the same whether the object was there or not, so a
+ * HEAD first tells which.
+ */
+static bool
+s3_remove(FtObjectStore *store, const char *key)
+{
+	MemoryContext cxt;
+	MemoryContext old;
+	S3Request	req = {.method = "DELETE",.key = key,.query = "",
+	.body_limit = S3_ERROR_BODY_LIMIT};
+	S3Response	resp = {0};
+
+	if (!s3_head(store, key, NULL))
+		return false;
+
+	cxt = s3_operation_context();
+	old = MemoryContextSwitchTo(cxt);
+	s3_perform(store->state, &req, &resp);
+	if (resp.rc != CURLE_OK || (resp.status != 204 && resp.status != 200))
+		s3_fail(store, psprintf("delete object \"%s\"", key), &resp);
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(cxt);
+	return true;
+}
+
+static void
+s3_list(FtObjectStore *store, const char *prefix,
+		FtObjectListCallback cb, void *arg)
+{
+	S3Store    *st = store->state;
+	MemoryContext cxt = s3_operation_context();
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+	MemoryContext page_cxt = AllocSetContextCreate(cxt, "ftstore S3 list page",
+												   ALLOCSET_DEFAULT_SIZES);
+	char	   *full_prefix;
+	char	   *token = NULL;
+	size_t		strip = strlen(st->prefix);
+
+	if (prefix == NULL)
+		prefix = "";
+	if (!valid_key(prefix, true, true))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid key prefix \"%s\"", prefix),
+				 errdetail("A prefix is a relative path of letters, digits and the characters / . _ - with no empty, \".\" or \"..\" segment.")));
+	full_prefix = psprintf("%s%s", st->prefix, prefix);
+
+	for (;;)
+	{
+		StringInfoData query;
+		S3Request	req = {.method = "GET",.key = NULL,
+		.body_limit = 64 * 1024 * 1024};
+		S3Response	resp = {0};
+		const char *pos;
+		const char *end;
+		char	   *truncated;
+		char	   *next;
+
+		MemoryContextSwitchTo(page_cxt);
+
+		/* Parameters in canonical order, so the URL is what is signed. */
+		initStringInfo(&query);
+		if (token)
+			appendStringInfo(&query, "continuation-token=%s&",
+							 ft_sigv4_uri_encode(token, strlen(token), false));
+		appendStringInfo(&query, "list-type=2&max-keys=%d&prefix=%s",
+						 s3_list_max_keys,
+						 ft_sigv4_uri_encode(full_prefix, strlen(full_prefix), false));
+		req.query = query.data;
+
+		s3_perform(st, &req, &resp);
+		if (resp.rc != CURLE_OK || resp.status != 200)
+			s3_fail(store, psprintf("list objects under \"%s\"", prefix), &resp);
+
+		pos = resp.body ? resp.body : "";
+		end = pos + resp.len;
+		for (;;)
+		{
+			const char *c_end;
+			const char *after = NULL;
+			char	   *key;
+			char	   *size;
+			char	   *modified;
+
+			pos = strstr(pos, "<Contents>");
+			if (pos == NULL)
+				break;
+			c_end = strstr(pos, "</Contents>");
+			if (c_end == NULL)
+				break;
+			key = xml_element(pos, c_end, "Key", &after);
+			size = xml_element(pos, c_end, "Size", NULL);
+			modified = xml_element(pos, c_end, "LastModified", NULL);
+			if (key == NULL || size == NULL ||
+				strncmp(key, st->prefix, strip) != 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_PROTOCOL_VIOLATION),
+						 errmsg("could not list objects under \"%s\" in \"%s\": an entry has no key, no size or a key outside the store",
+								prefix, store->url)));
+			cb(key + strip, (uint64) strtoull(size, NULL, 10),
+			   modified ? DatumGetTimestampTz(DirectFunctionCall3(timestamptz_in,
+																  CStringGetDatum(modified),
+																  ObjectIdGetDatum(InvalidOid),
+																  Int32GetDatum(-1)))
+			   : 0,
+			   arg);
+			pos = c_end;
+		}
+
+		truncated = xml_element(resp.body, end, "IsTruncated", NULL);
+		next = xml_element(resp.body, end, "NextContinuationToken", NULL);
+		if (truncated == NULL || strcmp(truncated, "true") != 0)
+			break;
+		if (next == NULL || next[0] == '\0')
+			ereport(ERROR,
+					(errcode(ERRCODE_PROTOCOL_VIOLATION),
+					 errmsg("could not list objects under \"%s\" in \"%s\": a truncated page has no continuation token",
+							prefix, store->url)));
+		token = MemoryContextStrdup(cxt, next);
+		MemoryContextReset(page_cxt);
+	}
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(cxt);
+}
+
+/* ------------------------------------------------------------------------
+ * Signing a fixed request, for tests against an independent signer
+ * ------------------------------------------------------------------------
+ */
+
+PG_FUNCTION_INFO_V1(ft_s3_sign_request);
+
+/*
+ * ftstore.s3_sign_request(method, url, headers jsonb, payload_hash,
+ * amz_date, service): the Authorization header the store would send for
+ * that request with the configured region and credentials.  host and
+ * x-amz-date are added from the URL and amz_date unless headers has them.
+ */
+Datum
+ft_s3_sign_request(PG_FUNCTION_ARGS)
+{
+	char	   *method = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	char	   *url = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	Jsonb	   *hdrs = PG_GETARG_JSONB_P(2);
+	char	   *payload_hash = text_to_cstring(PG_GETARG_TEXT_PP(3));
+	char	   *amz_date = text_to_cstring(PG_GETARG_TEXT_PP(4));
+	char	   *service = text_to_cstring(PG_GETARG_TEXT_PP(5));
+	const char *hostport;
+	const char *host_end;
+	const char *query;
+	char	   *path;
+	FtSigV4Header *headers;
+	int			nheaders = 0;
+	bool		have_host = false;
+	bool		have_date = false;
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	char	   *pending_name = NULL;
+
+	if (s3_access_key_id == NULL || s3_access_key_id[0] == '\0' ||
+		s3_secret_access_key == NULL || s3_secret_access_key[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the S3 credentials are not set")));
+	if (!JB_ROOT_IS_OBJECT(hdrs))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("headers must be a JSON object of names and string values")));
+
+	hostport = strstr(url, "://");
+	if (hostport == NULL || hostport[3] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid URL \"%s\"", url)));
+	hostport += 3;
+	host_end = hostport + strcspn(hostport, "/?#");
+	query = strchr(host_end, '?');
+	path = pnstrdup(host_end, strcspn(host_end, "?#"));
+	if (query)
+		query = pnstrdup(query + 1, strcspn(query + 1, "#"));
+
+	headers = palloc(sizeof(FtSigV4Header) * (JsonContainerSize(&hdrs->root) + 2));
+	it = JsonbIteratorInit(&hdrs->root);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (tok == WJB_KEY)
+			pending_name = pnstrdup(v.val.string.val, v.val.string.len);
+		else if (tok == WJB_VALUE)
+		{
+			if (v.type != jbvString)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("header \"%s\" must have a string value", pending_name)));
+			headers[nheaders].name = pending_name;
+			headers[nheaders].value = pnstrdup(v.val.string.val, v.val.string.len);
+			if (pg_strcasecmp(pending_name, "host") == 0)
+				have_host = true;
+			if (pg_strcasecmp(pending_name, "x-amz-date") == 0)
+				have_date = true;
+			nheaders++;
+		}
+	}
+	if (!have_host)
+	{
+		headers[nheaders].name = "host";
+		headers[nheaders].value = pnstrdup(hostport, host_end - hostport);
+		nheaders++;
+	}
+	if (!have_date)
+	{
+		headers[nheaders].name = "x-amz-date";
+		headers[nheaders].value = amz_date;
+		nheaders++;
+	}
+
+	PG_RETURN_TEXT_P(cstring_to_text(
+									 ft_sigv4_authorization(method,
+															ft_sigv4_canonical_path(path),
+															ft_sigv4_canonical_query(query),
+															headers, nheaders,
+															payload_hash, amz_date,
+															s3_region, service,
+															s3_access_key_id,
+															s3_secret_access_key)));
 }
