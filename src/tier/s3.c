@@ -75,6 +75,9 @@ static int	s3_multipart_threshold = 64 * 1024 * 1024;
 static int	s3_part_size = 16 * 1024 * 1024;
 static int	s3_list_max_keys = 1000;
 
+/* Whether ftstore came in through shared_preload_libraries. */
+static bool s3_preloaded = false;
+
 /* One store: where its objects live on the service. */
 typedef struct S3Store
 {
@@ -192,6 +195,8 @@ check_s3_endpoint(char **newval, void **extra, GucSource source)
 void
 ft_s3_define_settings(void)
 {
+	s3_preloaded = process_shared_preload_libraries_in_progress;
+
 	DefineCustomStringVariable("ftstore.s3_endpoint",
 							   "Base URL of the S3-compatible service, as scheme://host[:port].",
 							   "Empty (the default) means no S3 store can be opened.  No AWS host is assumed.",
@@ -384,6 +389,64 @@ check_key(const char *key)
 				 errdetail("Keys are relative paths of letters, digits and the characters / . _ - with no empty, \".\" or \"..\" segment.")));
 }
 
+/*
+ * Where the credential settings got their values, as pg_settings names it.
+ */
+static const char *
+setting_source(const char *name)
+{
+	int			n = GetNumConfigOptions();
+
+	for (int i = 0; i < n; i++)
+	{
+		const char *values[32];
+		bool		noshow;
+
+		GetConfigOptionByNum(i, values, &noshow);
+		if (values[0] && strcmp(values[0], name) == 0)
+			return values[8] ? values[8] : "default";
+	}
+	return "default";
+}
+
+/*
+ * The credentials must be set, and must not have been readable by anyone
+ * on the way.  Until ftstore's library is loaded, a backend holds ftstore.*
+ * settings from postgresql.conf, ALTER SYSTEM, ALTER DATABASE or ALTER ROLE
+ * as plain placeholders, which any role can SHOW.  Only when ftstore is in
+ * shared_preload_libraries are the settings defined, superuser-only, before
+ * any of those is read; otherwise only values set in the session itself
+ * (by a superuser, since the settings are PGC_SUSET) are used.
+ */
+static void
+check_credentials(const char *action)
+{
+	static const char *const names[] = {
+		"ftstore.s3_access_key_id", "ftstore.s3_secret_access_key"
+	};
+
+	if (s3_access_key_id == NULL || s3_access_key_id[0] == '\0' ||
+		s3_secret_access_key == NULL || s3_secret_access_key[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cannot %s: the S3 credentials are not set", action),
+				 errhint("A superuser sets ftstore.s3_access_key_id and ftstore.s3_secret_access_key, in postgresql.conf with ftstore in shared_preload_libraries, or with SET in the session.")));
+	if (s3_preloaded)
+		return;
+	for (int i = 0; i < lengthof(names); i++)
+	{
+		const char *source = setting_source(names[i]);
+
+		if (strcmp(source, "session") != 0 && strcmp(source, "client") != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("cannot %s: %s comes from the %s, but ftstore is not in shared_preload_libraries",
+							action, names[i], source),
+					 errdetail("Until ftstore is loaded, a backend keeps such a setting as a placeholder that any role can read."),
+					 errhint("Add ftstore to shared_preload_libraries and restart, or set the credentials with SET in the session.")));
+	}
+}
+
 FtObjectStore *
 ft_s3_store_open(const char *url, MemoryContext cxt)
 {
@@ -413,12 +476,7 @@ ft_s3_store_open(const char *url, MemoryContext cxt)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("cannot open S3 store \"%s\": ftstore.s3_endpoint is not set", url),
 				 errhint("Set ftstore.s3_endpoint to the service's scheme://host[:port].")));
-	if (s3_access_key_id == NULL || s3_access_key_id[0] == '\0' ||
-		s3_secret_access_key == NULL || s3_secret_access_key[0] == '\0')
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("cannot open S3 store \"%s\": the S3 credentials are not set", url),
-				 errhint("A superuser sets ftstore.s3_access_key_id and ftstore.s3_secret_access_key, in postgresql.conf or with ALTER SYSTEM.")));
+	check_credentials(psprintf("open S3 store \"%s\"", url));
 
 	st = palloc0(sizeof(S3Store));
 	bucket_name = pnstrdup(bucket, bucket_len);
@@ -1436,11 +1494,7 @@ ft_s3_sign_request(PG_FUNCTION_ARGS)
 	JsonbIteratorToken tok;
 	char	   *pending_name = NULL;
 
-	if (s3_access_key_id == NULL || s3_access_key_id[0] == '\0' ||
-		s3_secret_access_key == NULL || s3_secret_access_key[0] == '\0')
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("the S3 credentials are not set")));
+	check_credentials("sign an S3 request");
 	if (!JB_ROOT_IS_OBJECT(hdrs))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
