@@ -28,6 +28,7 @@ OBJS = \
 	src/tier/file_store.o \
 	src/tier/object_admin.o \
 	src/tier/sigv4.o \
+	src/tier/s3_request.o \
 	src/tier/s3.o
 
 SQL_FRAGMENTS = \
@@ -68,7 +69,7 @@ $(DATA_built): $(SQL_FRAGMENTS)
 	{ echo "-- ftstore $(EXTVERSION): assembled from $(SQL_FRAGMENTS)"; \
 	  cat $(SQL_FRAGMENTS); } > $@
 
-.PHONY: run test bench deps
+.PHONY: run test bench bench-s3 deps
 
 # README's two commands.  Both install what they need on a fresh machine.
 run:
@@ -79,3 +80,8 @@ test:
 
 bench:
 	bash scripts/bench.sh
+	bash scripts/bench-s3.sh
+
+# The S3 store against curl, on s3rver; part of "make bench" too.
+bench-s3:
+	bash scripts/bench-s3.sh

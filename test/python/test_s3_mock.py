@@ -228,8 +228,8 @@ def faults(cur, mock, url):
     e = failure(cur, "SELECT ftstore.object_head(%s, %s)", (url, "f/retry500"))
     check(e is not None and e.diag.sqlstate == "08006"
           and "connect" in e.diag.message_primary.lower()
-          and "3 attempts" in (e.diag.message_detail or ""),
-          f"connection refused: a clean error after the retries: {e} {e and e.diag.message_detail}")
+          and "sent 3 times" in (e.diag.context or ""),
+          f"connection refused: a clean error after the retries: {e} {e and e.diag.context}")
     cur.execute("SELECT set_config('ftstore.s3_endpoint', %s, false)",
                 (f"http://127.0.0.1:{mock.port}",))
 
