@@ -605,7 +605,7 @@ s3_get(FtObjectStore *store, const char *key, StringInfo out)
 	MemoryContext cxt = s3_operation_context();
 	MemoryContext old = MemoryContextSwitchTo(cxt);
 	S3Request	req = {.method = "GET",.key = key,.query = "",
-	.body_limit = MaxAllocSize - 1};
+	.body_limit = MaxAllocSize - 1 - out->len,.sink = out};
 	S3Response	resp = {0};
 	bool		found;
 
@@ -613,12 +613,24 @@ s3_get(FtObjectStore *store, const char *key, StringInfo out)
 	s3_perform(store->state, &req, &resp);
 	if (resp.rc == CURLE_OK && resp.status == 404)
 		found = false;
-	else if (resp.rc == CURLE_OK && resp.status == 200)
+	else if (resp.rc == CURLE_OK && resp.status == 200 && resp.in_sink)
 	{
 		/*
+		 * The body followed a copy of out's bytes in out's own context: the
+		 * buffer becomes out's, and the object is never copied.
 		 * s3_perform_once already refused a body shorter than its
-		 * Content-Length; one without any Content-Length is taken whole.
+		 * Content-Length.
 		 */
+		pfree(out->data);
+		out->data = resp.body;
+		out->len = (int) resp.len;
+		out->maxlen = (int) resp.cap;
+		resp.body = NULL;
+		found = true;
+	}
+	else if (resp.rc == CURLE_OK && resp.status == 200)
+	{
+		/* Without a Content-Length (or room in out's context): a copy. */
 		MemoryContextSwitchTo(old);
 		appendBinaryStringInfo(out, resp.body ? resp.body : "", resp.len);
 		found = true;

@@ -36,6 +36,7 @@ typedef struct S3Request
 	size_t		read_pos;		/* how much of body curl has taken */
 	bool		no_retry;		/* one attempt only (abort after failure) */
 	size_t		body_limit;		/* most response bytes kept */
+	StringInfo	sink;			/* for GET: where a 200's body will go */
 } S3Request;
 
 /* What came back, filled by the curl callbacks and after perform. */
@@ -47,6 +48,16 @@ typedef struct S3Response
 	char	   *body;			/* NUL-terminated; len bytes */
 	size_t		len;
 	size_t		cap;
+
+	/*
+	 * With a sink, a 200 with a Content-Length is written after a copy of
+	 * the sink's bytes (base of them), in the sink's memory context, so the
+	 * caller can take the buffer as the sink's without copying the body.
+	 */
+	StringInfo	sink;
+	size_t		base;
+	bool		in_sink;
+	long		header_status;	/* from the status line, as it arrives */
 	bool		overflow;		/* body_limit or memory ran out */
 	size_t		limit;
 	curl_off_t	content_length; /* -1 when the response had none */

@@ -141,7 +141,7 @@ s3_write_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
 	S3Response *resp = (S3Response *) userdata;
 	size_t		n = size * nmemb;
 
-	if (resp->len + n > resp->limit)
+	if (resp->len - resp->base + n > resp->limit)
 	{
 		resp->overflow = true;
 		return 0;
@@ -183,8 +183,11 @@ s3_header_cb(char *buffer, size_t size, size_t nitems, void *userdata)
 	/* A new response (after 100 Continue, say) starts a new header set. */
 	if (n >= 5 && strncmp(buffer, "HTTP/", 5) == 0)
 	{
+		const char *space = memchr(buffer, ' ', n);
+
 		resp->etag[0] = '\0';
 		resp->content_length = -1;
+		resp->header_status = space ? strtol(space + 1, NULL, 10) : 0;
 	}
 	else if (n > 5 && pg_strncasecmp(buffer, "etag:", 5) == 0)
 	{
@@ -211,10 +214,28 @@ s3_header_cb(char *buffer, size_t size, size_t nitems, void *userdata)
 			resp->body == NULL)
 		{
 			resp->content_length = v;
-			resp->body = palloc_extended(v + 1, MCXT_ALLOC_HUGE | MCXT_ALLOC_NO_OOM);
-			resp->cap = resp->body ? v + 1 : 0;
+			if (resp->sink && resp->header_status == 200)
+			{
+				StringInfo	sink = resp->sink;
+
+				resp->body = MemoryContextAllocExtended(GetMemoryChunkContext(sink->data),
+														sink->len + v + 1,
+														MCXT_ALLOC_HUGE | MCXT_ALLOC_NO_OOM);
+				if (resp->body)
+				{
+					memcpy(resp->body, sink->data, sink->len);
+					resp->base = resp->len = sink->len;
+					resp->cap = sink->len + v + 1;
+					resp->in_sink = true;
+				}
+			}
+			else
+			{
+				resp->body = palloc_extended(v + 1, MCXT_ALLOC_HUGE | MCXT_ALLOC_NO_OOM);
+				resp->cap = resp->body ? v + 1 : 0;
+			}
 			if (resp->body)
-				resp->body[0] = '\0';
+				resp->body[resp->len] = '\0';
 		}
 	}
 	return n;
@@ -310,6 +331,7 @@ s3_perform_once(S3Store *st, S3Request *req, S3Response *resp)
 	resp->content_length = -1;
 	resp->limit = req->body_limit;
 	resp->expect_body = strcmp(req->method, "HEAD") != 0;
+	resp->sink = req->sink;
 	req->read_pos = 0;
 
 	path = req->key ? psprintf("%s%s", st->object_path, req->key)
@@ -409,7 +431,7 @@ s3_perform_once(S3Store *st, S3Request *req, S3Response *resp)
 		 * pass for the whole.
 		 */
 		if (strcmp(req->method, "HEAD") != 0 && cl >= 0 &&
-			(curl_off_t) resp->len != cl)
+			(curl_off_t) (resp->len - resp->base) != cl)
 			resp->rc = CURLE_PARTIAL_FILE;
 	}
 
@@ -616,7 +638,7 @@ s3_fail(FtObjectStore *store, const char *action, S3Response *resp)
 				 errmsg("could not %s in \"%s\": the response body ended early",
 						action, store->url),
 				 errdetail("%zu bytes arrived of the %lld the response announced.",
-						   resp->len, (long long) resp->content_length),
+						   resp->len - resp->base, (long long) resp->content_length),
 				 attempts_context(resp->attempts)));
 	if (resp->rc == CURLE_WRITE_ERROR && resp->overflow)
 		ereport(ERROR,
