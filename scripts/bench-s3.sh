@@ -17,7 +17,8 @@
 #            /dev/null), so it reuses its connection as ftstore does.
 #
 # It prints MB/s for both and the ratio ftstore/curl for each step, the
-# median of the runs.  curl sends x-amz-content-sha256: UNSIGNED-PAYLOAD
+# median of the runs, and how fast the sessions alone read the files with
+# pg_read_binary_file, which ftstore's put includes and curl's does not.  curl sends x-amz-content-sha256: UNSIGNED-PAYLOAD
 # (curl 7.88 cannot hash each file of one invocation), while ftstore
 # hashes every body it signs: the comparison counts that work against
 # ftstore.  After the timed runs, every object ftstore wrote is read back
@@ -182,6 +183,7 @@ write_jobs()
 	for ((s = 0; s < STREAMS; s++)); do
 		: >"$RUN_DIR/jobs/$set-put-$s.sql"
 		: >"$RUN_DIR/jobs/$set-get-$s.sql"
+		: >"$RUN_DIR/jobs/$set-read-$s.sql"
 		printf '%s\n' 'aws-sigv4 = "aws:amz:us-east-1:s3"' 'user = "S3RVER:S3RVER"' \
 			'header = "x-amz-content-sha256: UNSIGNED-PAYLOAD"' 'silent' 'show-error' 'fail' \
 			>"$RUN_DIR/jobs/$set-put-$s.curl"
@@ -195,6 +197,8 @@ write_jobs()
 			>>"$RUN_DIR/jobs/$set-put-$s.sql"
 		echo "SELECT length(ftstore.object_get('s3://$BUCKET/ft', '$key'));" \
 			>>"$RUN_DIR/jobs/$set-get-$s.sql"
+		echo "SELECT length(pg_read_binary_file('$f'));" \
+			>>"$RUN_DIR/jobs/$set-read-$s.sql"
 		printf 'upload-file = "%s"\nurl = "http://127.0.0.1:%s/%s/curl/%s"\n' \
 			"$f" "$S3PORT" "$BUCKET" "$key" >>"$RUN_DIR/jobs/$set-put-$s.curl"
 		printf 'url = "http://127.0.0.1:%s/%s/curl/%s"\noutput = "/dev/null"\n' \
@@ -210,7 +214,7 @@ timed()
 	local tool=$1 set=$2 dir=$3 s t0 t1 pids=() rc=0
 	t0=$(now)
 	for ((s = 0; s < STREAMS; s++)); do
-		if [ "$tool" = ftstore ]; then
+		if [ "$tool" = ftstore ] || [ "$tool" = read ]; then
 			"${PSQL[@]}" -At -f "$RUN_DIR/jobs/$set-$dir-$s.sql" >/dev/null &
 		else
 			curl -K "$RUN_DIR/jobs/$set-$dir-$s.curl" &
@@ -234,6 +238,10 @@ declare -A secs=()
 for ((r = 1; r <= RUNS; r++)); do
 	echo "==> Run $r of $RUNS"
 	for set in small large; do
+		# What ftstore's put spends reading the files into bytea values,
+		# for the reader of the figures: curl reads them as it sends.
+		t=$(timed read "$set" read)
+		secs[read.$set.read]+="$t "
 		for dir in put get; do
 			# Alternate which tool goes first, so neither always meets a
 			# warmer service.
@@ -270,6 +278,9 @@ printf '  %-26s %12s %12s %10s\n' step "ftstore MB/s" "curl MB/s" ratio
 for set in small large; do
 	b=$(bytes_of "$set")
 	if [ "$set" = small ]; then what="$small_n x $small_kb kB"; else what="$large_n x $large_mb MB"; fi
+	rd=$(echo "${secs[read.$set.read]}" | median)
+	awk -v b="$b" -v rd="$rd" -v what="read $what" 'BEGIN {
+		printf "  %-26s %12.1f %12s %10s\n", what " (in put)", b / 1048576 / rd, "-", "-" }'
 	for dir in put get; do
 		ft=$(echo "${secs[ftstore.$set.$dir]}" | median)
 		cu=$(echo "${secs[curl.$set.$dir]}" | median)

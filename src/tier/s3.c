@@ -149,9 +149,10 @@ ft_s3_define_settings(void)
 							   NULL, NULL, NULL);
 
 	/*
-	 * The credentials: only a superuser (or a member of
-	 * pg_read_all_settings) may read them, and they stay out of SHOW ALL
-	 * and pg_settings.
+	 * The credentials: only a superuser may read them, and they stay out
+	 * of SHOW ALL and pg_settings.  XXX Members of pg_read_all_settings can
+	 * read them too, as PostgreSQL grants them every superuser-only
+	 * setting; a credentials file would avoid that.
 	 */
 	DefineCustomStringVariable("ftstore.s3_access_key_id",
 							   "Access key id that signs S3 requests.",
@@ -488,7 +489,10 @@ s3_abort_multipart(FtObjectStore *store, const char *key, const char *query)
 }
 
 /*
- * A multipart upload: initiate, one PUT per part, complete.  If anything
+ * A multipart upload: initiate, one PUT per part, complete.
+ * XXX The parts go one after another over the backend's one connection;
+ * a distant service would take them faster in parallel (a curl multi
+ * handle), which the 1 GB cap on an object has not yet made worth it.  If anything
  * fails after the upload began, it is aborted so the service does not keep
  * the parts, and the error goes on.
  */
@@ -599,6 +603,11 @@ s3_put(FtObjectStore *store, const char *key, const char *data, size_t len)
 	MemoryContextDelete(cxt);
 }
 
+/*
+ * XXX The whole object is held in memory, as the interface passes buffers,
+ * so an object is at most 1 GB (MaxAllocSize); streaming to and from a
+ * file would lift that.
+ */
 static bool
 s3_get(FtObjectStore *store, const char *key, StringInfo out)
 {

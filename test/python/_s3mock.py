@@ -62,6 +62,7 @@ class MockS3:
         self.aborted = []
         self.completed = []
         self.requests = []         # (method, path, query, status)
+        self.client_ports = set()  # one per connection the client opened
         self.verified = 0
         self.bad_signatures = 0
         self.faults = []
@@ -169,6 +170,7 @@ class MockS3:
                 query = dict(urllib.parse.parse_qsl(parts.query,
                                                     keep_blank_values=True))
                 with mock.lock:
+                    mock.client_ports.add(self.client_address[1])
                     self.index = len(mock.requests)
                     mock.requests.append((method, parts.path, query, None))
 

@@ -6,7 +6,7 @@ signature with botocore (_s3mock.py), and under injected faults.
 - Round trips through ftstore.object_put / object_get / object_head /
   object_delete / object_list: empty, 1 byte, 1 MB and a 12 MB object
   that goes up in three parts; the bytes the mock holds are compared with
-  the originals, and every request the mock saw carried a signature
+  the originals, all of it over one connection, and every request the mock saw carried a signature
   botocore computes the same (none refused).  A wrong secret is refused.
 - Listing with continuation tokens (pages of 3 keys, tokens that need
   escaping), keys relative to the store's prefix.
@@ -115,6 +115,10 @@ def round_trips(cur, mock, url):
     check(mock.completed == [("tier/rt/multi", [1, 2, 3])],
           f"the 12 MB object went up in three parts: {mock.completed}")
     check(mock.count("PUT") == 3 + 3, f"3 plain PUTs and 3 part PUTs: {mock.count('PUT')}")
+
+    # One backend, one connection: the handle outlives each call.
+    check(len(mock.client_ports) == 1,
+          f"{mock.count()} requests over {len(mock.client_ports)} connection(s)")
 
     check(get(cur, url, "rt/missing") is None, "object_get of a missing key is NULL")
     check(head(cur, url, "rt/missing") is None, "object_head of a missing key is NULL")
