@@ -26,6 +26,9 @@ OBJS = \
 	src/facets/gin.o \
 	src/tier/object_store.o \
 	src/tier/file_store.o \
+	src/tier/object_admin.o \
+	src/tier/sigv4.o \
+	src/tier/s3_request.o \
 	src/tier/s3.o \
 	src/tier/settings.o \
 	src/tier/blob.o \
@@ -74,7 +77,7 @@ $(DATA_built): $(SQL_FRAGMENTS)
 	{ echo "-- ftstore $(EXTVERSION): assembled from $(SQL_FRAGMENTS)"; \
 	  cat $(SQL_FRAGMENTS); } > $@
 
-.PHONY: run test bench deps
+.PHONY: run test bench bench-s3 deps
 
 # README's two commands.  Both install what they need on a fresh machine.
 run:
@@ -85,3 +88,8 @@ test:
 
 bench:
 	bash scripts/bench.sh
+	bash scripts/bench-s3.sh
+
+# The S3 store against curl, on s3rver; part of "make bench" too.
+bench-s3:
+	bash scripts/bench-s3.sh

@@ -14,7 +14,9 @@ export DEBIAN_FRONTEND=noninteractive
 # What the build (PGXS, zstd, zlib, libcurl), the throwaway server
 # (PostgreSQL 15 with contrib for pgcrypto), the TAP tests (IPC::Run, and
 # PostgreSQL::Test::Cluster, which ships in the server-dev package) and the
-# scripts (python3 with psycopg, jq, compressors) use.
+# scripts (python3 with psycopg, jq, compressors) use; and for the S3
+# store's tests, botocore (python3-boto3) as the independent SigV4 signer,
+# node and npm to install and run s3rver, openssl to make a test CA.
 PACKAGES=(
 	build-essential
 	postgresql-15
@@ -27,6 +29,10 @@ PACKAGES=(
 	libipc-run-perl
 	python3
 	python3-psycopg
+	python3-boto3
+	nodejs
+	npm
+	openssl
 	jq
 	zstd
 	gzip

@@ -187,6 +187,15 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+# s3rver, for the S3 store's tests: installed once into .s3rver in the
+# tree (git-ignored), so the copy below takes it along.
+say "Checking s3rver for the S3 tests (installing it with npm if missing)"
+if ! bash "$ROOT/scripts/s3rver.sh" install >"$LOGS/s3rver-install.log" 2>&1; then
+	cat "$LOGS/s3rver-install.log"
+	fail
+	suite_result s3rver "FAILED: could not install s3rver (log: $LOGS/s3rver-install.log)"
+fi
+
 # A clean copy: nothing built in the tree leaks in, and a full build shows
 # every warning.
 tar -C "$ROOT" --exclude=./.git -cf - . | tar -C "$COPY" -xf -
