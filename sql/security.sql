@@ -366,7 +366,14 @@ INSERT INTO regress_sec.calls VALUES
 (48, 'ftstore.collect_objects()', $$SELECT ftstore.collect_objects()$$),
 (49, 'ftstore.collect()', $$SELECT ftstore.collect()$$),
 (50, 'ftstore.blob_refs_sync()', $$SELECT ftstore.blob_refs_sync()$$),
-(51, 'ftstore.blob_refs_forget()', $$SELECT ftstore.blob_refs_forget()$$);
+(51, 'ftstore.blob_refs_forget()', $$SELECT ftstore.blob_refs_forget()$$),
+-- The object stores' administration: the superuser's alone.
+(52, 'ftstore.object_put(text,text,bytea)', $$SELECT ftstore.object_put('file:///tmp/regress_sec_store', 'k', '\x00')$$),
+(53, 'ftstore.object_get(text,text)', $$SELECT ftstore.object_get('file:///tmp/regress_sec_store', 'k')$$),
+(54, 'ftstore.object_head(text,text)', $$SELECT ftstore.object_head('file:///tmp/regress_sec_store', 'k')$$),
+(55, 'ftstore.object_delete(text,text)', $$SELECT ftstore.object_delete('file:///tmp/regress_sec_store', 'k')$$),
+(56, 'ftstore.object_list(text,text)', $$SELECT * FROM ftstore.object_list('file:///tmp/regress_sec_store', '')$$),
+(57, 'ftstore.s3_sign_request(text,text,jsonb,text,text,text)', $$SELECT ftstore.s3_sign_request('GET', 'http://127.0.0.1:1/b/k', '{}', 'UNSIGNED-PAYLOAD', '20250101T000000Z', 'us-east-1')$$);
 
 -- Every function of the extension that is not immutable (so may read or
 -- write stored data), and every SECURITY DEFINER one, has a call above.
@@ -438,7 +445,7 @@ INSERT INTO regress_sec.call_expect VALUES
 (44, '42501', '42501', 'ok 1', '42501', '42501', '42501');
 INSERT INTO regress_sec.call_expect
 SELECT g, '42501', '42501', '42501', '42501', '42501', '42501'
-FROM generate_series(45, 51) g;
+FROM generate_series(45, 57) g;
 
 CREATE TABLE regress_sec.call_got (who text, ord int, outcome text);
 GRANT INSERT ON regress_sec.call_got TO PUBLIC;

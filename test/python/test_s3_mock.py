@@ -21,7 +21,7 @@ signature with botocore (_s3mock.py), and under injected faults.
 - Credentials: a role that is not superuser may not call the object
   functions; SHOW ALL lists no key setting; without credentials no store
   opens; no error message the test saw contains the secret or the access
-  key.  (What other roles see of the settings is 060_s3_credentials.pl's.)
+  key.  (What other roles see of the settings is 063_s3_credentials.pl's.)
 
 Connects with PGHOST etc.; prints "N passed, N failed" last.
 """
@@ -257,7 +257,7 @@ def faults(cur, mock, url):
 
 def credentials(cur, url):
     # What a role that is not superuser sees of the settings is the TAP
-    # test 060_s3_credentials.pl's: it needs ftstore preloaded.  Here: the
+    # test 063_s3_credentials.pl's: it needs ftstore preloaded.  Here: the
     # object functions are not for it.
     cur.execute("DROP ROLE IF EXISTS ftstore_s3_plain")
     cur.execute("CREATE ROLE ftstore_s3_plain LOGIN")

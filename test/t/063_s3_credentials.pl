@@ -1,5 +1,5 @@
 #
-# 060_s3_credentials.pl: the S3 credentials stay with superusers.
+# 063_s3_credentials.pl: the S3 credentials stay with superusers.
 #
 # A server with ftstore in shared_preload_libraries and the credentials in
 # postgresql.conf, the configuration docs/tier-s3.md asks for: a role that
