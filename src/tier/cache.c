@@ -35,6 +35,20 @@ typedef struct CacheEntry
 	time_t		mtime;
 } CacheEntry;
 
+/*
+ * What this backend believes the cache holds: the total found by its last
+ * scan plus what it has written since.  Scanning the directory costs a
+ * stat() per cached blob, so a backend scans only when its estimate passes
+ * the limit, and then evicts down to EVICT_TO of the limit, so that a scan
+ * pays for a tenth of the limit written at least.  Other backends' writes
+ * are not counted, so the cache can outgrow its limit by that tenth for
+ * each backend writing to it, until their next scans.
+ */
+#define EVICT_TO(limit)	((limit) / 10 * 9)
+
+static uint64 cache_estimate = 0;
+static char *cache_estimate_dir = NULL; /* the directory it is of */
+
 static char *
 cache_dir(void)
 {
@@ -104,7 +118,11 @@ entry_cmp(const void *a, const void *b)
 	return (x->mtime > y->mtime) - (x->mtime < y->mtime);
 }
 
-/* Removes the least recently used files until the cache fits its limit. */
+/*
+ * Lists the cache and, when it is over its limit, removes the least
+ * recently used files until it holds EVICT_TO of the limit.  Sets the
+ * backend's estimate to what is left.
+ */
 static void
 evict(const char *dir)
 {
@@ -143,23 +161,25 @@ evict(const char *dir)
 	}
 	FreeDir(d);
 
-	if (total <= limit)
-		return;
-	qsort(entries, n, sizeof(CacheEntry), entry_cmp);
-	for (int i = 0; i < n && total > limit; i++)
+	if (total > limit)
 	{
-		if (unlink(entries[i].path) == 0 || errno == ENOENT)
-			total -= entries[i].size;
+		qsort(entries, n, sizeof(CacheEntry), entry_cmp);
+		for (int i = 0; i < n && total > EVICT_TO(limit); i++)
+		{
+			if (unlink(entries[i].path) == 0 || errno == ENOENT)
+				total -= entries[i].size;
+		}
 	}
+	cache_estimate = total;
 }
 
 /*
- * Caches a blob's bytes, then evicts down to the limit.  Failures are
- * warnings: the caller has the bytes already.
+ * Caches a blob's bytes, then evicts when the cache may be over its limit.
+ * Failures are warnings: the caller has the bytes already.
  *
- * XXX Eviction lists the whole directory at every insertion: fine for
- * thousands of cached blobs, slow for millions.  A size counter in shared
- * memory would avoid it.
+ * XXX Each scan still lists the whole directory: with millions of cached
+ * blobs a size counter in shared memory, and an LRU list beside it, would
+ * be cheaper.
  */
 void
 ft_cache_put(const char *hex, const char *data, size_t len)
@@ -204,7 +224,20 @@ ft_cache_put(const char *hex, const char *data, size_t len)
 		errno = save_errno;
 		goto failed;
 	}
-	evict(dir);
+	if (cache_estimate_dir == NULL || strcmp(cache_estimate_dir, dir) != 0)
+	{
+		/* first write here: learn what the cache holds */
+		if (cache_estimate_dir)
+			pfree(cache_estimate_dir);
+		cache_estimate_dir = MemoryContextStrdup(TopMemoryContext, dir);
+		evict(dir);
+	}
+	else
+	{
+		cache_estimate += len;
+		if (cache_estimate > (uint64) ft_blob_cache_size * 1024)
+			evict(dir);
+	}
 	return;
 
 failed:
