@@ -14,7 +14,8 @@ export DEBIAN_FRONTEND=noninteractive
 # What the build (PGXS, zstd, zlib, libcurl), the throwaway server
 # (PostgreSQL 15 with contrib for pgcrypto), the TAP tests (IPC::Run, and
 # PostgreSQL::Test::Cluster, which ships in the server-dev package) and the
-# scripts (python3 with psycopg, jq, compressors) use.
+# scripts (python3 with psycopg, jq, compressors) use, and valgrind for
+# scripts/valgrind.sh ("make valgrind").
 PACKAGES=(
 	build-essential
 	postgresql-15
@@ -30,6 +31,7 @@ PACKAGES=(
 	jq
 	zstd
 	gzip
+	valgrind
 )
 
 die()
