@@ -66,7 +66,7 @@ $(DATA_built): $(SQL_FRAGMENTS)
 	{ echo "-- ftstore $(EXTVERSION): assembled from $(SQL_FRAGMENTS)"; \
 	  cat $(SQL_FRAGMENTS); } > $@
 
-.PHONY: run test bench deps
+.PHONY: run test bench deps valgrind
 
 # README's two commands.  Both install what they need on a fresh machine.
 run:
@@ -77,3 +77,8 @@ test:
 
 bench:
 	bash scripts/bench.sh
+
+# pg_regress and hostile file input against a server under valgrind
+# memcheck; slow (about six minutes), so not part of "make test".
+valgrind:
+	bash scripts/valgrind.sh
