@@ -77,7 +77,7 @@ $(DATA_built): $(SQL_FRAGMENTS)
 	{ echo "-- ftstore $(EXTVERSION): assembled from $(SQL_FRAGMENTS)"; \
 	  cat $(SQL_FRAGMENTS); } > $@
 
-.PHONY: run test bench bench-s3 deps
+.PHONY: run test bench bench-s3 deps valgrind
 
 # README's two commands.  Both install what they need on a fresh machine.
 run:
@@ -93,3 +93,8 @@ bench:
 # The S3 store against curl, on s3rver; part of "make bench" too.
 bench-s3:
 	bash scripts/bench-s3.sh
+
+# pg_regress and hostile file input against a server under valgrind
+# memcheck; slow (about six minutes), so not part of "make test".
+valgrind:
+	bash scripts/valgrind.sh

@@ -14,9 +14,10 @@ export DEBIAN_FRONTEND=noninteractive
 # What the build (PGXS, zstd, zlib, libcurl), the throwaway server
 # (PostgreSQL 15 with contrib for pgcrypto), the TAP tests (IPC::Run, and
 # PostgreSQL::Test::Cluster, which ships in the server-dev package) and the
-# scripts (python3 with psycopg, jq, compressors) use; and for the S3
+# scripts (python3 with psycopg, jq, compressors) use; for the S3
 # store's tests, botocore (python3-boto3) as the independent SigV4 signer,
-# node and npm to install and run s3rver, openssl to make a test CA.
+# node and npm to install and run s3rver, openssl to make a test CA; and
+# valgrind for scripts/valgrind.sh ("make valgrind").
 PACKAGES=(
 	build-essential
 	postgresql-15
@@ -36,6 +37,7 @@ PACKAGES=(
 	jq
 	zstd
 	gzip
+	valgrind
 )
 
 die()
