@@ -507,27 +507,19 @@ ft_blob(PG_FUNCTION_ARGS)
 }
 
 /*
- * ftstore.store_blob(dataset, data, media_type): stores bytes a client
- * sent as a blob of a dataset it may write, and returns the reference to
- * put in a sample's media list.
+ * The id of a dataset the caller may write, looked up with the caller's
+ * rights, so that one it may not see is refused as one it may not write.
+ * action says what it asked to do ("store blobs in", "offload"), for the
+ * error.  Runs inside the caller's SPI connection.
  */
-Datum
-ft_store_blob(PG_FUNCTION_ARGS)
+int32
+ft_writable_dataset(text *dataset, const char *action)
 {
-	text	   *dataset = PG_GETARG_TEXT_PP(0);
-	bytea	   *data = PG_GETARG_BYTEA_PP(1);
-	char	   *media_type = PG_ARGISNULL(2) ? NULL :
-		text_to_cstring(PG_GETARG_TEXT_PP(2));
 	Oid			argtypes[1] = {TEXTOID};
 	Datum		args[1];
-	uint8		sha256[FT_SHA256_LEN];
-	int32		dataset_id;
 	bool		isnull;
 	int			ret;
-	char	   *ref;
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
 	args[0] = PointerGetDatum(dataset);
 	ret = SPI_execute_with_args("SELECT d.id, ftstore.can_access(d.id, 'write')"
 								" FROM ftstore.datasets d"
@@ -540,10 +532,32 @@ ft_store_blob(PG_FUNCTION_ARGS)
 									SPI_tuptable->tupdesc, 2, &isnull)))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("permission denied to write dataset \"%s\"",
-						text_to_cstring(dataset))));
-	dataset_id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
-											 SPI_tuptable->tupdesc, 1, &isnull));
+				 errmsg("permission denied to %s dataset \"%s\"",
+						action, text_to_cstring(dataset)),
+				 errdetail("It needs write access to the dataset.")));
+	return DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
+									   SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+/*
+ * ftstore.store_blob(dataset, data, media_type): stores bytes a client
+ * sent as a blob of a dataset it may write, and returns the reference to
+ * put in a sample's media list.
+ */
+Datum
+ft_store_blob(PG_FUNCTION_ARGS)
+{
+	text	   *dataset = PG_GETARG_TEXT_PP(0);
+	bytea	   *data = PG_GETARG_BYTEA_PP(1);
+	char	   *media_type = PG_ARGISNULL(2) ? NULL :
+		text_to_cstring(PG_GETARG_TEXT_PP(2));
+	uint8		sha256[FT_SHA256_LEN];
+	int32		dataset_id;
+	char	   *ref;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	dataset_id = ft_writable_dataset(dataset, "store blobs in");
 	if (media_type == NULL)
 		media_type = (char *) ft_media_type_of(VARDATA_ANY(data),
 											   VARSIZE_ANY_EXHDR(data), NULL);

@@ -231,32 +231,13 @@ Datum
 ft_offload(PG_FUNCTION_ARGS)
 {
 	text	   *dataset = PG_GETARG_TEXT_PP(0);
-	Oid			argtypes[1] = {TEXTOID};
+	Oid			argtypes[1] = {INT4OID};
 	Datum		args[1];
-	bool		isnull;
 	int64		moved;
-	int			ret;
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	args[0] = PointerGetDatum(dataset);
-	ret = SPI_execute_with_args("SELECT d.id, ftstore.can_access(d.id, 'write')"
-								" FROM ftstore.datasets d"
-								" WHERE d.name OPERATOR(pg_catalog.=) $1",
-								1, argtypes, args, NULL, true, 1);
-	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "could not look up dataset: %s", SPI_result_code_string(ret));
-	if (SPI_processed != 1 ||
-		!DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
-									SPI_tuptable->tupdesc, 2, &isnull)))
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("permission denied to offload dataset \"%s\"",
-						text_to_cstring(dataset)),
-				 errdetail("Offloading needs write access to the dataset.")));
-	argtypes[0] = INT4OID;
-	args[0] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
-							&isnull);
+	args[0] = Int32GetDatum(ft_writable_dataset(dataset, "offload"));
 	moved = offload_where("SELECT c.sha256 FROM ftstore.blob_catalog c"
 						  " WHERE c.tier OPERATOR(pg_catalog.=) 'hot'"
 						  " AND EXISTS (SELECT 1 FROM ftstore.blob_claims cl"

@@ -56,6 +56,7 @@ extern void ft_hex(const uint8 *bytes, int len, char *out);
 extern const char *ft_media_type_of(const char *data, size_t len,
 									const char *name);
 extern void ft_tier_become_owner(Oid *save_userid, int *save_sec);
+extern int32 ft_writable_dataset(text *dataset, const char *action);
 extern void ft_tier_restore_user(Oid save_userid, int save_sec);
 extern Oid	ft_tier_owner(void);
 extern struct _SPI_plan *ft_tier_plan(struct _SPI_plan **slot, const char *sql,
