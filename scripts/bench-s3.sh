@@ -30,6 +30,16 @@
 # FTSTORE_BENCH_S3_LARGE ("count:MB", default 20:8),
 # FTSTORE_BENCH_S3_STREAMS (concurrency, default 4), FTSTORE_BENCH_S3_RUNS
 # (default 5).
+#
+# Then the cold tier itself, once: FTSTORE_BENCH_S3_TIER ("count:kB",
+# default 200:256) JPEGs made from the shared ones, each padded with random
+# bytes so that all differ, and FTSTORE_BENCH_S3_TIER_LARGE ("count:MB",
+# default 3:8) more, are stored as blobs of samples; ftstore.offload()
+# moves them to s3rver, and ftstore.blob() reads them all back on a cold
+# cache.  Offload is one backend, so curl is timed at concurrency 1 here,
+# uploading and downloading the same files.  Offload also reads every
+# object back to verify it before it commits (a GET per PUT), and blob()
+# checks every byte's SHA-256; curl does neither.
 
 set -euo pipefail
 
@@ -40,6 +50,8 @@ PORT=${FTSTORE_BENCH_S3_PORT:-5467}
 S3PORT=${FTSTORE_BENCH_S3_S3PORT:-4599}
 SMALL=${FTSTORE_BENCH_S3_SMALL:-200:256}
 LARGE=${FTSTORE_BENCH_S3_LARGE:-20:8}
+TIER=${FTSTORE_BENCH_S3_TIER:-200:256}
+TIER_LARGE=${FTSTORE_BENCH_S3_TIER_LARGE:-3:8}
 STREAMS=${FTSTORE_BENCH_S3_STREAMS:-4}
 RUNS=${FTSTORE_BENCH_S3_RUNS:-5}
 BUCKET=bench
@@ -50,7 +62,8 @@ die()
 	exit 1
 }
 
-for v in "$PORT" "$S3PORT" "$STREAMS" "$RUNS" "${SMALL%%:*}" "${SMALL##*:}" "${LARGE%%:*}" "${LARGE##*:}"; do
+for v in "$PORT" "$S3PORT" "$STREAMS" "$RUNS" "${SMALL%%:*}" "${SMALL##*:}" "${LARGE%%:*}" "${LARGE##*:}" \
+	"${TIER%%:*}" "${TIER##*:}" "${TIER_LARGE%%:*}" "${TIER_LARGE##*:}"; do
 	case $v in '' | *[!0-9]*) die "settings must be numbers (got \"$v\")" ;; esac
 done
 [ "$STREAMS" -ge 1 ] && [ "$RUNS" -ge 1 ] || die "streams and runs must be at least 1"
@@ -288,4 +301,99 @@ for set in small large; do
 			f = b / 1048576 / ft; c = b / 1048576 / cu;
 			printf "  %-26s %12.1f %12.1f %9.2fx\n", what, f, c, f / c }'
 	done
+done
+
+# ---------------------------------------------------------------------------
+# The cold tier: offload and cold reads against curl at concurrency 1.
+# ---------------------------------------------------------------------------
+
+tier_n=${TIER%%:*}
+tier_kb=${TIER##*:}
+tier_large_n=${TIER_LARGE%%:*}
+tier_large_mb=${TIER_LARGE##*:}
+JPEGS=("$ROOT"/../shared/data/llamafactory/mllm_demo_data/*.jpg)
+[ -f "${JPEGS[0]}" ] || die "no shared JPEGs in $ROOT/../shared/data/llamafactory/mllm_demo_data"
+echo
+echo "==> The cold tier: $tier_n JPEGs of $tier_kb kB and $tier_large_n of $tier_large_mb MB"
+mkdir -p "$RUN_DIR/files/tier" "$RUN_DIR/cache"
+
+# make_jpeg SRC SIZE OUT: a shared JPEG, then random bytes up to the size,
+# so that every file, and so every blob, differs.
+make_jpeg()
+{
+	{ cat "$1"; head -c $(($2 - $(stat -c %s "$1"))) /dev/urandom; } >"$3"
+}
+for ((i = 0; i < tier_n; i++)); do
+	make_jpeg "${JPEGS[$((i % ${#JPEGS[@]}))]}" $((tier_kb * 1024)) \
+		"$RUN_DIR/files/tier/s$(printf %04d "$i").jpg"
+done
+for ((i = 0; i < tier_large_n; i++)); do
+	make_jpeg "${JPEGS[$((i % ${#JPEGS[@]}))]}" $((tier_large_mb * 1024 * 1024)) \
+		"$RUN_DIR/files/tier/l$(printf %04d "$i").jpg"
+done
+[ "$(id -u)" -ne 0 ] || chown -R "$SERVER_USER" "$RUN_DIR/files/tier" "$RUN_DIR/cache"
+
+TIER_SET=(-c "SET ftstore.tier_url = 's3://$BUCKET/tier'"
+	-c "SET ftstore.blob_cache_dir = '$RUN_DIR/cache'"
+	-c "SET ftstore.blob_cache_size = '4GB'")
+printf '%s\n' 'aws-sigv4 = "aws:amz:us-east-1:s3"' 'user = "S3RVER:S3RVER"' \
+	'header = "x-amz-content-sha256: UNSIGNED-PAYLOAD"' 'silent' 'show-error' 'fail' \
+	>"$RUN_DIR/jobs/tier-put.curl"
+cp "$RUN_DIR/jobs/tier-put.curl" "$RUN_DIR/jobs/tier-get.curl"
+echo "SELECT ftstore.create_dataset('bench_s3_tier') IS NOT NULL;" >"$RUN_DIR/jobs/tier-load.sql"
+n=0
+for f in "$RUN_DIR"/files/tier/*; do
+	n=$((n + 1))
+	printf '%s\n' "INSERT INTO ftstore.samples (dataset_id, sample, source, record)" \
+		"SELECT ftstore.dataset_id('bench_s3_tier'), ftstore.ftsample(jsonb_build_object(" \
+		"  'messages', jsonb_build_array(" \
+		"    jsonb_build_object('role', 'user', 'content', '<image>What is this?')," \
+		"    jsonb_build_object('role', 'assistant', 'content', 'A picture.'))," \
+		"  'images', jsonb_build_array(ftstore.store_blob('bench_s3_tier'," \
+		"    pg_read_binary_file('$f'), 'image/jpeg')))), 'bench', $n;" \
+		>>"$RUN_DIR/jobs/tier-load.sql"
+	printf 'upload-file = "%s"\nurl = "http://127.0.0.1:%s/%s/curltier/%s"\n' \
+		"$f" "$S3PORT" "$BUCKET" "$(basename "$f")" >>"$RUN_DIR/jobs/tier-put.curl"
+	printf 'url = "http://127.0.0.1:%s/%s/curltier/%s"\noutput = "/dev/null"\n' \
+		"$S3PORT" "$BUCKET" "$(basename "$f")" >>"$RUN_DIR/jobs/tier-get.curl"
+done
+"${PSQL[@]}" -At -f "$RUN_DIR/jobs/tier-load.sql" >/dev/null || die "storing the blobs failed"
+tier_bytes=$(bytes_of tier)
+
+seconds()
+{
+	echo "$1 $2" | awk '{ print $2 - $1 }'
+}
+
+t0=$(now)
+moved=$("${PSQL[@]}" -At "${TIER_SET[@]}" -c "SELECT ftstore.offload('bench_s3_tier')" | tail -n 1)
+t1=$(now)
+offload_s=$(seconds "$t0" "$t1")
+[ "$moved" = "$n" ] || die "offload moved \"$moved\" blobs, not $n"
+t0=$(now)
+curl -K "$RUN_DIR/jobs/tier-put.curl" || die "curl's upload failed"
+t1=$(now)
+curl_put_s=$(seconds "$t0" "$t1")
+
+as_server find "$RUN_DIR/cache" -type f -delete
+t0=$(now)
+got=$("${PSQL[@]}" -At "${TIER_SET[@]}" -c "SELECT sum(length(ftstore.blob(s.sample, 1)))
+	FROM ftstore.samples s WHERE s.dataset_id = ftstore.dataset_id('bench_s3_tier')" | tail -n 1)
+t1=$(now)
+read_s=$(seconds "$t0" "$t1")
+[ "$got" = "$tier_bytes" ] || die "blob() read \"$got\" bytes, not $tier_bytes"
+t0=$(now)
+curl -K "$RUN_DIR/jobs/tier-get.curl" || die "curl's download failed"
+t1=$(now)
+curl_get_s=$(seconds "$t0" "$t1")
+
+echo
+echo "Cold tier on s3rver against curl, concurrency 1 (offload is one backend), one run"
+printf '  %-36s %12s %12s %10s\n' step "ftstore MB/s" "curl MB/s" ratio
+for row in "offload of $n blobs ($((tier_bytes / 1048576)) MB)|$offload_s|$curl_put_s" \
+	"blob() of all, cold cache|$read_s|$curl_get_s"; do
+	IFS='|' read -r what ft cu <<<"$row"
+	awk -v b="$tier_bytes" -v ft="$ft" -v cu="$cu" -v what="$what" 'BEGIN {
+		f = b / 1048576 / ft; c = b / 1048576 / cu;
+		printf "  %-36s %12.1f %12.1f %9.2fx\n", what, f, c, f / c }'
 done

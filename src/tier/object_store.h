@@ -48,7 +48,10 @@ typedef struct FtObjectStoreOps
 	/* Removes the object; false when there was none. */
 	bool		(*remove) (FtObjectStore *store, const char *key);
 
-	/* Calls cb for every object whose key starts with prefix. */
+	/*
+	 * Calls cb, in the caller's memory context, for every object whose key
+	 * starts with prefix.
+	 */
 	void		(*list) (FtObjectStore *store, const char *prefix,
 						 FtObjectListCallback cb, void *arg);
 

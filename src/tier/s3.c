@@ -767,6 +767,7 @@ s3_list(FtObjectStore *store, const char *prefix,
 			char	   *key;
 			char	   *size;
 			char	   *modified;
+			TimestampTz stamp;
 
 			pos = strstr(pos, "<Contents>");
 			if (pos == NULL)
@@ -783,13 +784,19 @@ s3_list(FtObjectStore *store, const char *prefix,
 						(errcode(ERRCODE_PROTOCOL_VIOLATION),
 						 errmsg("could not list objects under \"%s\" in \"%s\": an entry has no key, no size or a key outside the store",
 								prefix, store->url)));
-			cb(key + strip, (uint64) strtoull(size, NULL, 10),
-			   modified ? DatumGetTimestampTz(DirectFunctionCall3(timestamptz_in,
-																  CStringGetDatum(modified),
-																  ObjectIdGetDatum(InvalidOid),
-																  Int32GetDatum(-1)))
-			   : 0,
-			   arg);
+			stamp = modified ?
+				DatumGetTimestampTz(DirectFunctionCall3(timestamptz_in,
+														CStringGetDatum(modified),
+														ObjectIdGetDatum(InvalidOid),
+														Int32GetDatum(-1))) : 0;
+
+			/*
+			 * In the caller's context: what the callback keeps (the
+			 * collector keeps every key) must outlive this page.
+			 */
+			MemoryContextSwitchTo(old);
+			cb(key + strip, (uint64) strtoull(size, NULL, 10), stamp, arg);
+			MemoryContextSwitchTo(page_cxt);
 			pos = c_end;
 		}
 
