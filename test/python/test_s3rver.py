@@ -23,17 +23,18 @@ Connects with PGHOST etc.; prints "N passed, N failed" last.
 
 import hashlib
 import os
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import psycopg
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _s3rver  # noqa: E402
+from _s3rver import ENTRY  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[2]
-ENTRY = ROOT / ".s3rver" / "node_modules" / "s3rver" / "bin" / "s3rver.js"
 BUCKET = "ftstore-test"
 
 passed = 0
@@ -50,25 +51,6 @@ def check(ok, what):
     return ok
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(port, proc, seconds=60):
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            return False
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return True
-        except OSError:
-            time.sleep(0.2)
-    return False
-
-
 def on_disk(data_dir, key):
     """The bytes s3rver keeps for key: DIR/bucket/key._S3rver_object."""
     path = Path(data_dir, BUCKET, key + "._S3rver_object")
@@ -81,25 +63,16 @@ def main():
         return 1
 
     data_dir = tempfile.mkdtemp(prefix="ftstore-s3rver-")
-    port = free_port()
-    proc = subprocess.Popen(
-        # s3rver 3.7.1 makes its continuation tokens with DES, which the
-        # OpenSSL 3 behind Node 18 and 20 keeps in its legacy provider.
-        ["node", "--openssl-legacy-provider", str(ENTRY), "-d", data_dir, "-a", "127.0.0.1", "-p", str(port),
-         "--silent", "--service-endpoint", "localhost", "--configure-bucket", BUCKET],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        if not check(wait_for(port, proc), "s3rver listens"):
-            print(proc.stderr.read().decode(errors="replace") if proc.poll() is not None else "")
-            print(f"{passed} passed, {failed} failed")
-            return 1
-        run(port, data_dir)
+        # the service endpoint lets virtual-host addressing name the bucket
+        with _s3rver.running(data_dir, [BUCKET],
+                             ["--service-endpoint", "localhost"]) as (proc, port):
+            if not check(port is not None, "s3rver listens"):
+                print(proc.stderr.read().decode(errors="replace") if proc.poll() is not None else "")
+                print(f"{passed} passed, {failed} failed")
+                return 1
+            run(port, data_dir)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
         subprocess.run(["rm", "-rf", data_dir], check=False)
 
     print(f"{passed} passed, {failed} failed")

@@ -37,20 +37,18 @@ import hashlib
 import json
 import os
 import shutil
-import socket
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _s3mock  # noqa: E402
+import _s3rver  # noqa: E402
+from _s3rver import ENTRY, free_port  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
-ENTRY = ROOT / ".s3rver" / "node_modules" / "s3rver" / "bin" / "s3rver.js"
 MLLM = (ROOT / ".." / "shared" / "data" / "llamafactory" / "mllm_demo.json").resolve()
 BUCKET = "ftstore-tier"
 MIRROR = "ftstore-mirror"
@@ -68,25 +66,6 @@ def check(ok, what):
         failed += 1
         print("FAIL:", what)
     return ok
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(port, proc, seconds=60):
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            return False
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return True
-        except OSError:
-            time.sleep(0.2)
-    return False
 
 
 def expected_images():
@@ -293,15 +272,8 @@ def run_s3rver(tmp):
     cache = os.path.join(tmp, "cache-s3rver")
     os.mkdir(data_dir)
     os.mkdir(cache)
-    port = free_port()
-    proc = subprocess.Popen(
-        # --openssl-legacy-provider: s3rver's continuation tokens use DES.
-        ["node", "--openssl-legacy-provider", str(ENTRY), "-d", data_dir, "-a", "127.0.0.1",
-         "-p", str(port), "--silent", "--configure-bucket", BUCKET,
-         "--configure-bucket", MIRROR],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        if not check(wait_for(port, proc), "s3rver listens"):
+    with _s3rver.running(data_dir, [BUCKET, MIRROR]) as (proc, port):
+        if not check(port is not None, "s3rver listens"):
             return
         endpoint = f"http://127.0.0.1:{port}"
         conn, cur = connect(cache)
@@ -313,12 +285,6 @@ def run_s3rver(tmp):
                            "ftstore.tier_url": f"s3://{BUCKET}/{PREFIX}",
                            "ftstore.tier_mirror_url": f"s3://{MIRROR}/{PREFIX}"})
             scenario(cur, "s3rver", S3rverStore(data_dir), endpoint, cache, MIRROR)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 def run_mock(tmp):
