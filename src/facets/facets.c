@@ -133,8 +133,38 @@ typedef struct TextScan
 	int64		words;
 	int64		stopwords;
 	int			wordlen;		/* ASCII letters in the current word */
-	char		word[MAX_STOPWORD_LEN];
+	uint64		word;			/* its first letters, lower case, one a byte */
 } TextScan;
+
+/*
+ * The stop words packed as scan_text packs a word, by length, so that a
+ * word is compared with an integer compare rather than a call to memcmp:
+ * every word of every sample meets this list.
+ */
+static uint64 stopwords_packed[MAX_STOPWORD_LEN + 1][32];
+static int	stopwords_packed_n[MAX_STOPWORD_LEN + 1];
+static bool stopwords_packed_ready = false;
+
+static void
+pack_stopwords(void)
+{
+	for (int len = 1; len <= MAX_STOPWORD_LEN; len++)
+	{
+		int			n = 0;
+
+		for (const char *const *w = stopwords_by_len[len]; *w; w++)
+		{
+			uint64		packed = 0;
+
+			Assert(n < lengthof(stopwords_packed[len]));
+			for (int i = 0; i < len; i++)
+				packed |= (uint64) (unsigned char) (*w)[i] << (8 * i);
+			stopwords_packed[len][n++] = packed;
+		}
+		stopwords_packed_n[len] = n;
+	}
+	stopwords_packed_ready = true;
+}
 
 static int
 script_of(pg_wchar cp)
@@ -166,7 +196,7 @@ script_of(pg_wchar cp)
 	return SCRIPT_NONE;
 }
 
-static void
+static inline void
 end_word(TextScan *ts)
 {
 	if (ts->wordlen == 0)
@@ -174,11 +204,12 @@ end_word(TextScan *ts)
 	ts->words++;
 	if (ts->wordlen <= MAX_STOPWORD_LEN)
 	{
-		const char *const *list = stopwords_by_len[ts->wordlen];
+		const uint64 *list = stopwords_packed[ts->wordlen];
+		int			n = stopwords_packed_n[ts->wordlen];
 
-		for (; *list; list++)
+		for (int i = 0; i < n; i++)
 		{
-			if (memcmp(*list, ts->word, ts->wordlen) == 0)
+			if (list[i] == ts->word)
 			{
 				ts->stopwords++;
 				break;
@@ -186,6 +217,7 @@ end_word(TextScan *ts)
 		}
 	}
 	ts->wordlen = 0;
+	ts->word = 0;
 }
 
 /*
@@ -211,12 +243,12 @@ scan_text(TextScan *ts, const char *p, int len)
 			{
 				ts->letters[SCRIPT_LATIN]++;
 				if (ts->wordlen < MAX_STOPWORD_LEN)
-					ts->word[ts->wordlen] = c | 0x20;
+					ts->word |= (uint64) (c | 0x20) << (8 * ts->wordlen);
 				/* a longer word can only miss the list; keep counting */
 				if (ts->wordlen <= MAX_STOPWORD_LEN)
 					ts->wordlen++;
 			}
-			else
+			else if (ts->wordlen > 0)
 				end_word(ts);
 			s++;
 			continue;
@@ -246,6 +278,8 @@ ft_compute_facets(const FtSample *s, FtFacets *f)
 
 	memset(f, 0, sizeof(FtFacets));
 	memset(&ts, 0, sizeof(TextScan));
+	if (!stopwords_packed_ready)
+		pack_stopwords();
 	f->format = s->format;
 	f->kind = s->kind;
 

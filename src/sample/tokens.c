@@ -163,6 +163,21 @@ classify(int32 c)
 	return CC_WORD;
 }
 
+/*
+ * classify() of each ASCII character, filled on first use: most text is
+ * ASCII, and a table lookup costs less than classify's comparisons.
+ */
+static CharClass ascii_class[128];
+static bool ascii_class_ready = false;
+
+static void
+fill_ascii_class(void)
+{
+	for (int c = 0; c < 128; c++)
+		ascii_class[c] = classify(c);
+	ascii_class_ready = true;
+}
+
 static inline int64
 run_tokens(CharClass cls, int64 nchars)
 {
@@ -182,13 +197,23 @@ ft_estimate_tokens(const char *p, int len)
 	int64		runlen = 0;
 	int			i = 0;
 
+	if (unlikely(!ascii_class_ready))
+		fill_ascii_class();
 	while (i < len)
 	{
 		int32		c;
 		CharClass	cls;
 
-		i += utf8_next(s + i, len - i, &c);
-		cls = classify(c);
+		if (s[i] < 0x80)
+		{
+			cls = ascii_class[s[i]];
+			i++;
+		}
+		else
+		{
+			i += utf8_next(s + i, len - i, &c);
+			cls = classify(c);
+		}
 
 		if (cls == run && (cls == CC_WORD || cls == CC_DIGIT))
 		{
