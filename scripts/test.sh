@@ -20,14 +20,17 @@
 # empty UTF-8 database of their own on the throwaway server.
 #
 # Environment: FTSTORE_PORT (port of the throwaway server, default 5463; it
-# listens on a private socket only), FTSTORE_KEEP_WORK=1 (keep the work
+# listens on a private socket only), PG_CONFIG (the installation to build
+# against and run, default Debian's PostgreSQL 15), FTSTORE_KEEP_WORK=1 (keep the work
 # directory even when everything passed).
 
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-PGBIN=/usr/lib/postgresql/15/bin
-PG_CONFIG=$PGBIN/pg_config
+# PG_CONFIG may name another PostgreSQL 15 installation (a private copy,
+# say); the default is Debian's.
+PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
+PGBIN=$("$PG_CONFIG" --bindir)
 PORT=${FTSTORE_PORT:-5463}
 DATA_DIR=$ROOT/../shared/data
 
