@@ -8,6 +8,7 @@
 #include "postgres.h"
 
 #include "fmgr.h"
+#include "miscadmin.h"
 #include "utils/guc.h"
 
 #include "sample/ftsample.h"
@@ -52,6 +53,8 @@ _PG_init(void)
 	ft_file_store_define_settings();
 	ft_s3_define_settings();
 	ft_tier_define_settings();
+	if (process_shared_preload_libraries_in_progress)
+		ft_register_offload_workers();
 
 	MarkGUCPrefixReserved("ftstore");
 }

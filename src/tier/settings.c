@@ -27,6 +27,7 @@ char	   *ft_blob_cache_dir = NULL;
 int			ft_blob_cache_size = 256 * 1024;	/* kB */
 bool		ft_import_media = false;
 int			ft_worker_naptime = 60;
+char	   *ft_offload_databases = NULL;
 
 void
 ft_tier_define_settings(void)
@@ -85,4 +86,14 @@ ft_tier_define_settings(void)
 							"Valid range is 1 second to 1 day.",
 							&ft_worker_naptime, 60, 1, 24 * 60 * 60,
 							PGC_SUSET, GUC_UNIT_S, NULL, NULL, NULL);
+
+	/*
+	 * Read once, when shared_preload_libraries loads ftstore: the
+	 * postmaster registers the static workers before it forks anything.
+	 */
+	DefineCustomStringVariable("ftstore.offload_databases",
+							   "Databases whose offload worker starts with the server.",
+							   "A comma-separated list of database names.  Needs ftstore in shared_preload_libraries.",
+							   &ft_offload_databases, "",
+							   PGC_POSTMASTER, GUC_LIST_INPUT, NULL, NULL, NULL);
 }

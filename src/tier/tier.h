@@ -45,6 +45,7 @@ extern char *ft_blob_cache_dir;
 extern int	ft_blob_cache_size;
 extern bool ft_import_media;
 extern int	ft_worker_naptime;
+extern char *ft_offload_databases;
 extern void ft_tier_define_settings(void);
 
 /* blob.c: references, hashing, the owner's rights */
@@ -64,6 +65,9 @@ extern struct _SPI_plan *ft_tier_plan(struct _SPI_plan **slot, const char *sql,
 extern void ft_blob_store_hot(int32 dataset_id, const char *data,
 							  size_t len, const char *media_type,
 							  uint8 *sha256);
+
+/* worker.c: the offload worker */
+extern void ft_register_offload_workers(void);
 
 /* media.c: media files named by relative path, imported as blobs */
 extern Datum ft_tier_import_media(Datum sample, const char *dir,

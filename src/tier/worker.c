@@ -1,23 +1,26 @@
 /*-------------------------------------------------------------------------
  *
  * worker.c
- *	  The offload worker: a dynamic background worker that applies the
- *	  offload policy (ftstore.offload_policy()) to one database, round after
- *	  round.
+ *	  The offload worker: a background worker that applies the offload
+ *	  policy (ftstore.offload_policy()) to one database, round after round.
  *
- * Dynamic rather than static so that ftstore needs no place in
- * shared_preload_libraries: ftstore.start_offload_worker() starts one for
- * the current database, running as the extension's owner.  Each round is
- * one transaction; an error ends the worker, and PostgreSQL starts it
- * again after bgw_restart_time, so a store that is down for a while only
- * delays offloading.  The worker is not started again after a restart of
- * the server: starting it is part of the deployment (docs/tier.md).
+ * It comes in two kinds, running the same loop.  With ftstore in
+ * shared_preload_libraries, _PG_init registers a static worker for each
+ * database named in ftstore.offload_databases; the postmaster starts them
+ * with the server, and again after a crash.  Without it,
+ * ftstore.start_offload_worker() starts a dynamic one for the current
+ * database, which lasts until the server stops.  Either way each round is
+ * one transaction run as the extension's owner, and an error ends the
+ * worker, which PostgreSQL starts again after bgw_restart_time: a store
+ * that is down for a while only delays offloading.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "commands/dbcommands.h"
+#include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
@@ -28,67 +31,193 @@
 #include "storage/latch.h"
 #include "utils/builtins.h"
 #include "utils/snapmgr.h"
+#include "utils/varlena.h"
 
 #include "tier/tier.h"
+
+/* What bgw_type says, and what start_offload_worker looks for. */
+#define FT_WORKER_TYPE		"ftstore offload worker"
+
+/* Seconds before PostgreSQL starts a worker again after an error. */
+#define FT_WORKER_RESTART	10
 
 PG_FUNCTION_INFO_V1(ft_start_offload_worker);
 
 PGDLLEXPORT void ft_offload_worker_main(Datum arg);
+PGDLLEXPORT void ft_offload_static_worker_main(Datum arg);
 
-void
-ft_offload_worker_main(Datum arg)
+/*
+ * One round: the policy, as the extension's owner, in a transaction of its
+ * own.  A database without the extension is waited on, not an error: the
+ * setting may name a database before CREATE EXTENSION runs there.
+ */
+static void
+offload_round(bool *said_missing)
 {
-	Oid			dboid = DatumGetObjectId(arg);
-	Oid			roleid;
+	int64		moved = 0;
+	bool		isnull;
+	bool		installed;
+	char		dbname[NAMEDATALEN] = "";
 
-	memcpy(&roleid, MyBgworkerEntry->bgw_extra, sizeof(Oid));
-	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
-	pqsignal(SIGHUP, SignalHandlerForConfigReload);
-	BackgroundWorkerUnblockSignals();
-	BackgroundWorkerInitializeConnectionByOid(dboid, roleid, 0);
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	pgstat_report_activity(STATE_RUNNING, "ftstore offload policy");
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute("SELECT 1 FROM pg_catalog.pg_extension"
+					" WHERE extname OPERATOR(pg_catalog.=) 'ftstore'",
+					true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not look for the extension");
+	installed = (SPI_processed == 1);
+	if (installed)
+	{
+		Oid			save_userid;
+		int			save_sec;
+
+		ft_tier_become_owner(&save_userid, &save_sec);
+		if (SPI_execute("SELECT ftstore.offload_policy()", false, 1) != SPI_OK_SELECT)
+			elog(ERROR, "could not run the offload policy");
+		moved = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+											SPI_tuptable->tupdesc, 1, &isnull));
+		ft_tier_restore_user(save_userid, save_sec);
+	}
+	else if (!*said_missing)
+	{
+		/* copied out: the name lives in memory the commit frees */
+		char	   *name = get_database_name(MyDatabaseId);
+
+		strlcpy(dbname, name ? name : "?", sizeof(dbname));
+	}
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	pgstat_report_activity(STATE_IDLE, NULL);
+
+	if (dbname[0] != '\0')
+		ereport(LOG,
+				(errmsg("ftstore offload worker is waiting for extension \"ftstore\" in database \"%s\"",
+						dbname)));
+	*said_missing = !installed;
+	if (moved > 0)
+		ereport(DEBUG1,
+				(errmsg_internal("offload worker moved " INT64_FORMAT " blobs",
+								 moved)));
+}
+
+static void
+offload_loop(void)
+{
+	bool		said_missing = false;
 
 	while (!ShutdownRequestPending)
 	{
-		int64		moved;
-		bool		isnull;
-
 		if (ConfigReloadPending)
 		{
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
 		}
 
-		SetCurrentStatementStartTimestamp();
-		StartTransactionCommand();
-		PushActiveSnapshot(GetTransactionSnapshot());
-		pgstat_report_activity(STATE_RUNNING, "ftstore offload policy");
-		if (SPI_connect() != SPI_OK_CONNECT)
-			elog(ERROR, "SPI_connect failed");
-		if (SPI_execute("SELECT ftstore.offload_policy()", false, 1) != SPI_OK_SELECT)
-			elog(ERROR, "could not run the offload policy");
-		moved = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-											SPI_tuptable->tupdesc, 1, &isnull));
-		SPI_finish();
-		PopActiveSnapshot();
-		CommitTransactionCommand();
-		pgstat_report_activity(STATE_IDLE, NULL);
-		if (moved > 0)
-			ereport(DEBUG1,
-					(errmsg_internal("offload worker moved " INT64_FORMAT " blobs",
-									 moved)));
+		offload_round(&said_missing);
 
 		(void) WaitLatch(MyLatch,
 						 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 (long) ft_worker_naptime * 1000L,
 						 PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
 	}
 	proc_exit(0);
 }
 
+static void
+worker_signals(void)
+{
+	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	BackgroundWorkerUnblockSignals();
+}
+
+/* The dynamic worker: database and role by OID, from its starter. */
+void
+ft_offload_worker_main(Datum arg)
+{
+	Oid			roleid;
+
+	memcpy(&roleid, MyBgworkerEntry->bgw_extra, sizeof(Oid));
+	worker_signals();
+	BackgroundWorkerInitializeConnectionByOid(DatumGetObjectId(arg), roleid, 0);
+	offload_loop();
+}
+
+/*
+ * The static worker: the database by name, from the setting.  It connects
+ * as the bootstrap superuser, since no other role is known before the
+ * database is open, and acts as the extension's owner in each round.
+ */
+void
+ft_offload_static_worker_main(Datum arg)
+{
+	char		dbname[NAMEDATALEN];
+
+	(void) arg;
+	strlcpy(dbname, MyBgworkerEntry->bgw_extra, NAMEDATALEN);
+	worker_signals();
+	BackgroundWorkerInitializeConnection(dbname, NULL, 0);
+	offload_loop();
+}
+
+static void
+fill_worker(BackgroundWorker *worker, const char *function)
+{
+	memset(worker, 0, sizeof(*worker));
+	worker->bgw_flags = BGWORKER_SHMEM_ACCESS |
+		BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker->bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker->bgw_restart_time = FT_WORKER_RESTART;
+	snprintf(worker->bgw_library_name, BGW_MAXLEN, "ftstore");
+	snprintf(worker->bgw_function_name, BGW_MAXLEN, "%s", function);
+	snprintf(worker->bgw_type, BGW_MAXLEN, FT_WORKER_TYPE);
+}
+
+/*
+ * Registers a static worker for each database in ftstore.offload_databases.
+ * Called from _PG_init while shared_preload_libraries is being loaded; a
+ * list that does not parse is a FATAL error there, as for any setting the
+ * server cannot start with.
+ */
+void
+ft_register_offload_workers(void)
+{
+	char	   *raw;
+	List	   *names;
+	ListCell   *lc;
+
+	if (ft_offload_databases == NULL || ft_offload_databases[0] == '\0')
+		return;
+	raw = pstrdup(ft_offload_databases);
+	if (!SplitIdentifierString(raw, ',', &names))
+		ereport(FATAL,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid list syntax in parameter \"%s\"",
+						"ftstore.offload_databases")));
+	foreach(lc, names)
+	{
+		const char *name = lfirst(lc);
+		BackgroundWorker worker;
+
+		fill_worker(&worker, "ft_offload_static_worker_main");
+		snprintf(worker.bgw_name, BGW_MAXLEN, FT_WORKER_TYPE " for %s", name);
+		strlcpy(worker.bgw_extra, name, NAMEDATALEN);
+		RegisterBackgroundWorker(&worker);
+	}
+}
+
 /*
  * ftstore.start_offload_worker(): starts the offload worker for the
- * current database and returns its process id.
+ * current database and returns its process id, or returns the process id
+ * of the one already running there (started by an earlier call or with
+ * the server), so that a deployment may call it at every start.
  */
 Datum
 ft_start_offload_worker(PG_FUNCTION_ARGS)
@@ -97,21 +226,30 @@ ft_start_offload_worker(PG_FUNCTION_ARGS)
 	BackgroundWorkerHandle *handle;
 	pid_t		pid;
 	Oid			owner;
+	Oid			argtypes[1] = {OIDOID};
+	Datum		args[1];
+	bool		isnull;
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
+	args[0] = ObjectIdGetDatum(MyDatabaseId);
+	if (SPI_execute_with_args("SELECT pid FROM pg_catalog.pg_stat_activity"
+							  " WHERE backend_type OPERATOR(pg_catalog.=) '" FT_WORKER_TYPE "'"
+							  " AND datid OPERATOR(pg_catalog.=) $1 LIMIT 1",
+							  1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not look for a running offload worker");
+	if (SPI_processed == 1)
+	{
+		pid = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
+										  SPI_tuptable->tupdesc, 1, &isnull));
+		SPI_finish();
+		PG_RETURN_INT32(pid);
+	}
 	owner = ft_tier_owner();
 	SPI_finish();
 
-	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS |
-		BGWORKER_BACKEND_DATABASE_CONNECTION;
-	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	worker.bgw_restart_time = 10;
-	snprintf(worker.bgw_library_name, BGW_MAXLEN, "ftstore");
-	snprintf(worker.bgw_function_name, BGW_MAXLEN, "ft_offload_worker_main");
-	snprintf(worker.bgw_name, BGW_MAXLEN, "ftstore offload worker");
-	snprintf(worker.bgw_type, BGW_MAXLEN, "ftstore offload worker");
+	fill_worker(&worker, "ft_offload_worker_main");
+	snprintf(worker.bgw_name, BGW_MAXLEN, FT_WORKER_TYPE);
 	worker.bgw_main_arg = ObjectIdGetDatum(MyDatabaseId);
 	memcpy(worker.bgw_extra, &owner, sizeof(Oid));
 	worker.bgw_notify_pid = MyProcPid;
