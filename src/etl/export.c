@@ -30,6 +30,7 @@
 
 #include "etl/reader.h"
 #include "sample/ftsample.h"
+#include "tier/tier.h"
 
 /* Rows fetched from the cursor at a time. */
 #define EXPORT_BATCH	1000
@@ -83,11 +84,13 @@ export_format(const char *name)
 
 /*
  * Renders every sample of the dataset, in id order, passing each line
- * (without its newline) to emit.  Returns the number of lines.
+ * (without its newline) to emit.  With media_dir, the blobs the samples
+ * reference are written there (media.c) and named by relative path.
+ * Returns the number of lines.
  */
 static int64
 export_scan(text *dataset, FtFormat format, bool include_duplicates,
-			ExportEmit emit, void *arg)
+			const char *media_dir, ExportEmit emit, void *arg)
 {
 	Oid			argtypes[2];
 	Datum		args[2];
@@ -130,22 +133,28 @@ export_scan(text *dataset, FtFormat format, bool include_duplicates,
 	for (;;)
 	{
 		uint64		i;
+		uint64		nrows;
+		SPITupleTable *rows;
 
 		SPI_cursor_fetch(portal, true, EXPORT_BATCH);
 		if (SPI_processed == 0)
 			break;
 
-		for (i = 0; i < SPI_processed; i++)
+		/* kept: writing media runs queries that replace SPI_tuptable */
+		nrows = SPI_processed;
+		rows = SPI_tuptable;
+		for (i = 0; i < nrows; i++)
 		{
 			Datum		d;
 			FtSample   *sample;
 
 			oldcxt = MemoryContextSwitchTo(row_cxt);
-			d = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc,
-							  1, &isnull);
+			d = SPI_getbinval(rows->vals[i], rows->tupdesc, 1, &isnull);
 			if (isnull)
 				elog(ERROR, "sample is null");
 			sample = ft_sample_from_datum(d);
+			if (media_dir != NULL)
+				ft_tier_export_media(sample, media_dir);
 			resetStringInfo(&line);
 			ft_write_rendered(&line, sample, format);
 			MemoryContextSwitchTo(oldcxt);
@@ -158,7 +167,7 @@ export_scan(text *dataset, FtFormat format, bool include_duplicates,
 			count++;
 			MemoryContextReset(row_cxt);
 		}
-		SPI_freetuptable(SPI_tuptable);
+		SPI_freetuptable(rows);
 		CHECK_FOR_INTERRUPTS();
 	}
 
@@ -193,7 +202,7 @@ ft_export(PG_FUNCTION_ARGS)
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
-	export_scan(dataset, format, include_duplicates, emit_row, rsinfo);
+	export_scan(dataset, format, include_duplicates, NULL, emit_row, rsinfo);
 	return (Datum) 0;
 }
 
@@ -354,6 +363,7 @@ ft_export_file(PG_FUNCTION_ARGS)
 	mode_t		oldumask;
 	int			save_errno;
 	struct stat st;
+	char	   *media_dir = NULL;
 
 	ft_check_server_file_access(path, true);
 	format = export_format(text_to_cstring(PG_GETARG_TEXT_PP(2)));
@@ -422,7 +432,15 @@ ft_export_file(PG_FUNCTION_ARGS)
 					 errmsg("could not set up zstd compression")));
 	}
 
-	count = export_scan(dataset, format, PG_GETARG_BOOL(4), emit_file, sink);
+	if (ft_export_media)
+	{
+		media_dir = pstrdup(path);
+		get_parent_directory(media_dir);
+		if (media_dir[0] == '\0')
+			media_dir = ".";
+	}
+	count = export_scan(dataset, format, PG_GETARG_BOOL(4), media_dir,
+						emit_file, sink);
 	sink_flush(sink, true);
 
 	if (close(sink->fd) != 0)

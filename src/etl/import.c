@@ -188,6 +188,7 @@ parse_record(ImportState *st, const FtRecord *rec, ErrorData **error)
 		if (st->media_dir)
 			result = ft_tier_import_media(result, st->media_dir,
 										  DatumGetInt32(st->dataset_id));
+		ft_blob_check_claims(result, DatumGetInt32(st->dataset_id));
 
 		ReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(cxt);

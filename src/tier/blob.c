@@ -348,6 +348,56 @@ sha_bytea(const FtBlobRef *ref)
 }
 
 /*
+ * Refuses a sample that references a blob its dataset does not hold, as
+ * the trigger on ftstore.samples would, but before the insert: an import
+ * checks each record here, so that such a record is a reject of its own
+ * instead of an error that ends the whole import.  Must be called inside
+ * SPI.
+ */
+void
+ft_blob_check_claims(Datum sample, int32 dataset_id)
+{
+	static SPIPlanPtr plan = NULL;
+	Oid			argtypes[2] = {INT4OID, BYTEAOID};
+	List	   *refs = sample_refs(sample);
+	ListCell   *lc;
+	Oid			save_userid;
+	int			save_sec;
+
+	if (refs == NIL)
+		return;
+	ft_tier_become_owner(&save_userid, &save_sec);
+	foreach(lc, refs)
+	{
+		FtBlobRef  *ref = lfirst(lc);
+		Datum		args[2];
+		int			ret;
+
+		args[0] = Int32GetDatum(dataset_id);
+		args[1] = PointerGetDatum(sha_bytea(ref));
+		ret = SPI_execute_plan(ft_tier_plan(&plan,
+											"SELECT 1 FROM ftstore.blob_claims"
+											" WHERE dataset_id OPERATOR(pg_catalog.=) $1"
+											" AND sha256 OPERATOR(pg_catalog.=) $2",
+											2, argtypes),
+							   args, NULL, false, 1);	/* sees the claims
+														 * import_media just
+														 * made */
+		if (ret != SPI_OK_SELECT)
+			elog(ERROR, "could not look up blob claims: %s",
+				 SPI_result_code_string(ret));
+		if (SPI_processed != 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("sample references blob %s which its dataset does not hold",
+							ref->hex),
+					 errdetail("A sample may reference only blobs stored in its own dataset."),
+					 errhint("Export with ftstore.export_file, which writes the media files beside the data, and import that.")));
+	}
+	ft_tier_restore_user(save_userid, save_sec);
+}
+
+/*
  * ftstore.blob_refs_of(ftsample): (ordinal, sha256) of each blob the
  * sample references; what the trigger on ftstore.samples records.
  */

@@ -3,10 +3,11 @@
  * settings.c
  *	  The settings of the cold tier.
  *
- * All but import_media are superuser-only: they say where blob bytes go
- * and when, and a role that could point the tier elsewhere could read or
- * lose them.  import_media only changes what import_file, which needs the
- * right to read server files, reads.
+ * All but import_media and export_media are superuser-only: they say where
+ * blob bytes go and when, and a role that could point the tier elsewhere
+ * could read or lose them.  import_media only changes what import_file,
+ * which needs the right to read server files, reads; export_media what
+ * export_file, which needs the right to write them, writes.
  *
  *-------------------------------------------------------------------------
  */
@@ -25,7 +26,8 @@ int			ft_compression_level = 3;
 int			ft_collect_grace = 24 * 60 * 60;
 char	   *ft_blob_cache_dir = NULL;
 int			ft_blob_cache_size = 256 * 1024;	/* kB */
-bool		ft_import_media = false;
+bool		ft_import_media = true;
+bool		ft_export_media = true;
 int			ft_worker_naptime = 60;
 char	   *ft_offload_databases = NULL;
 
@@ -78,7 +80,13 @@ ft_tier_define_settings(void)
 	DefineCustomBoolVariable("ftstore.import_media",
 							 "Whether import_file stores the media files a sample names by relative path as blobs.",
 							 "Paths are resolved against the folder of the imported file.",
-							 &ft_import_media, false,
+							 &ft_import_media, true,
+							 PGC_USERSET, 0, NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("ftstore.export_media",
+							 "Whether export_file writes the blobs of the samples as files beside the exported file.",
+							 "They go to media/<sha256>.<extension> in its folder, and the samples name them by that relative path.",
+							 &ft_export_media, true,
 							 PGC_USERSET, 0, NULL, NULL, NULL);
 
 	DefineCustomIntVariable("ftstore.offload_naptime",
@@ -89,11 +97,14 @@ ft_tier_define_settings(void)
 
 	/*
 	 * Read once, when shared_preload_libraries loads ftstore: the
-	 * postmaster registers the static workers before it forks anything.
+	 * postmaster registers the static workers before it forks anything, so
+	 * a change takes a restart.  Not PGC_POSTMASTER all the same, since a
+	 * library loaded later (CREATE EXTENSION without the preload) may not
+	 * define such a setting.
 	 */
 	DefineCustomStringVariable("ftstore.offload_databases",
 							   "Databases whose offload worker starts with the server.",
 							   "A comma-separated list of database names.  Needs ftstore in shared_preload_libraries.",
 							   &ft_offload_databases, "",
-							   PGC_POSTMASTER, GUC_LIST_INPUT, NULL, NULL, NULL);
+							   PGC_SIGHUP, GUC_LIST_INPUT, NULL, NULL, NULL);
 }

@@ -19,6 +19,8 @@
 #include "lib/stringinfo.h"
 #include "tier/object_store.h"
 
+struct FtSample;
+
 #define FT_SHA256_LEN		32
 #define FT_SHA256_HEX_LEN	64
 
@@ -44,6 +46,7 @@ extern int	ft_collect_grace;
 extern char *ft_blob_cache_dir;
 extern int	ft_blob_cache_size;
 extern bool ft_import_media;
+extern bool ft_export_media;
 extern int	ft_worker_naptime;
 extern char *ft_offload_databases;
 extern void ft_tier_define_settings(void);
@@ -62,6 +65,7 @@ extern void ft_tier_restore_user(Oid save_userid, int save_sec);
 extern Oid	ft_tier_owner(void);
 extern struct _SPI_plan *ft_tier_plan(struct _SPI_plan **slot, const char *sql,
 									 int nargs, Oid *argtypes);
+extern void ft_blob_check_claims(Datum sample, int32 dataset_id);
 extern void ft_blob_store_hot(int32 dataset_id, const char *data,
 							  size_t len, const char *media_type,
 							  uint8 *sha256);
@@ -72,6 +76,7 @@ extern void ft_register_offload_workers(void);
 /* media.c: media files named by relative path, imported as blobs */
 extern Datum ft_tier_import_media(Datum sample, const char *dir,
 								  int32 dataset_id);
+extern int	ft_tier_export_media(struct FtSample *s, const char *dir);
 
 /* codec.c: the stored form of an object: zstd, AES-256-GCM */
 extern bool ft_media_is_compressed(const char *media_type);

@@ -18,7 +18,7 @@ use warnings;
 use Cwd qw(abs_path);
 use Digest::MD5 qw(md5_hex);
 use Digest::SHA qw(sha256_hex);
-use File::Basename qw(dirname);
+use File::Basename qw(basename dirname);
 use File::Find;
 use JSON::PP;
 use File::Path qw(make_path remove_tree);
@@ -121,6 +121,7 @@ is($node->safe_psql('postgres', 'SELECT count(*) FROM ftstore.blob_catalog'),
 
 # Without the setting the paths stay as they are.
 is( $node->safe_psql('postgres', qq{
+		SET ftstore.import_media = off;
 		SELECT imported FROM ftstore.import_file('mm_plain', '$mllm');
 		SELECT count(*) FROM ftstore.samples s, ftstore.blobs(s.sample) b
 		WHERE s.dataset_id = ftstore.dataset_id('mm_plain');}),
@@ -135,6 +136,65 @@ is( $node->safe_psql('postgres', qq{
 		SELECT message LIKE '%nope/missing.png%' FROM ftstore.rejects
 		WHERE dataset_id = ftstore.dataset_id('mm_broken');}),
 	"0|1\nt", 'a missing media file is a reject that names it');
+
+# import_media is on by default.
+is( $node->safe_psql('postgres', qq{
+		SELECT imported FROM ftstore.import_file('mm_default', '$mllm');
+		SELECT count(*) FROM ftstore.samples s, ftstore.blobs(s.sample) b
+		WHERE s.dataset_id = ftstore.dataset_id('mm_default');}),
+	scalar(@$records) . "\n" . scalar(map { @$_ } values %expect),
+	'by default import_file stores the media as blobs');
+
+# export_file writes the blobs beside the exported file, named by their
+# SHA-256, and the samples name them by relative path; importing that
+# export gives the same blobs and the same fingerprints.
+my $expdir = "$tmp/export";
+make_path($expdir);
+is( $node->safe_psql('postgres',
+		"SELECT ftstore.export_file('mm', '$expdir/mm.jsonl')"),
+	scalar(@$records), 'export_file writes every mllm sample');
+my @media_files = sort map { basename($_) } glob("$expdir/media/*");
+is_deeply(\@media_files, [ sort map { "$_.jpg" } keys %distinct ],
+	'and one file per distinct image, named by its SHA-256');
+for my $f (@media_files)
+{
+	(my $hex = $f) =~ s/\.jpg$//;
+	is(sha256_hex(slurp("$expdir/media/$f")), $hex, "media/$f holds the image's bytes");
+}
+my @exported = map { decode_json($_) } split /\n/, slurp("$expdir/mm.jsonl");
+is_deeply([ map { $_->{images} // [] } @exported ],
+	[ map { [ map { "media/$_.jpg" } @{ $expect{$_} // [] } ] } 1 .. scalar(@$records) ],
+	'each exported sample names its images as media/<sha256>.jpg');
+is( $node->safe_psql('postgres', qq{
+		SELECT imported, rejected FROM ftstore.import_file('mm_again', '$expdir/mm.jsonl');}),
+	scalar(@$records) . '|0', 'the export imports whole');
+is( $node->safe_psql('postgres', q{
+		SELECT (SELECT array_agg(fingerprint ORDER BY record) FROM ftstore.samples
+				WHERE dataset_id = ftstore.dataset_id('mm_again'))
+			 = (SELECT array_agg(fingerprint ORDER BY record) FROM ftstore.samples
+				WHERE dataset_id = ftstore.dataset_id('mm'))}),
+	't', 'with the fingerprints of the samples exported');
+is($node->safe_psql('postgres', 'SELECT count(*) FROM ftstore.blob_catalog'),
+	scalar(keys %distinct), 'and no new blob: the same bytes, the same blobs');
+
+# With export_media off the references stay.  Imported into a dataset
+# that does not hold their blobs, each such record is a reject of its
+# own, and the rest of the file imports.
+$node->safe_psql('postgres', qq{
+	SET ftstore.export_media = off;
+	SELECT ftstore.export_file('mm', '$expdir/refs.jsonl');});
+like(slurp("$expdir/refs.jsonl"), qr/"ftblob:sha256:[0-9a-f]{64}:\d+:image\/jpeg"/,
+	'export_media off keeps the references');
+open my $fh, '>>', "$expdir/refs.jsonl" or die $!;
+print $fh qq({"text": "no media here"}\n);
+close $fh;
+my $with_images = grep { $_->{images} && @{ $_->{images} } } @$records;
+is( $node->safe_psql('postgres', qq{
+		SELECT imported, rejected FROM ftstore.import_file('mm_refs', '$expdir/refs.jsonl');
+		SELECT string_agg(DISTINCT error_code, ','), bool_and(message LIKE 'sample references blob % which its dataset does not hold')
+		FROM ftstore.rejects WHERE dataset_id = ftstore.dataset_id('mm_refs');}),
+	"1|$with_images\n42501|t",
+	'references to blobs the dataset does not hold are rejects, and the import goes on');
 
 # ---------------------------------------------------------------------------
 # Offload, verified objects, reads through the cache.
@@ -155,7 +215,8 @@ is($node->safe_psql('postgres', 'SELECT count(*) FROM ftstore.blob_hot'),
 my $check_all = q{
 	SELECT count(*) FILTER (WHERE encode(sha256(ftstore.blob(s.sample, b.ordinal)), 'hex') = b.sha256)
 		   || '/' || count(*)
-	FROM ftstore.samples s, ftstore.blobs(s.sample) b};
+	FROM ftstore.samples s, ftstore.blobs(s.sample) b
+	WHERE s.dataset_id = ftstore.dataset_id('mm')};
 my $nrefs = 0;
 $nrefs += scalar(@{ $expect{$_} }) for keys %expect;
 is($node->safe_psql('postgres', $check_all), "$nrefs/$nrefs",
