@@ -148,7 +148,8 @@ SELECT ftstore.collect();
 RESET ROLE;
 
 -- A curator writes a sample into its dataset naming tier_b's hash: the
--- dataset holds no claim on it, so the sample is refused.
+-- dataset holds no claim on it, so the sample is refused, as a reject of
+-- the import (and the trigger on samples would refuse it too).
 SET ROLE regress_tier_curator;
 SELECT * FROM ftstore.import_data('tier_a', 'forged.jsonl',
 	(SELECT jsonb_build_object(
@@ -157,6 +158,10 @@ SELECT * FROM ftstore.import_data('tier_a', 'forged.jsonl',
 			jsonb_build_object('role', 'assistant', 'content', 'it')),
 		'images', jsonb_build_array(r.ref))::text
 	 FROM regress_tier.refs r WHERE r.name = 'secret'));
+SELECT error_code, message = 'sample references blob ' || split_part(r.ref, ':', 3) || ' which its dataset does not hold' AS names_the_blob
+FROM ftstore.rejects j, regress_tier.refs r
+WHERE j.source = 'forged.jsonl' AND r.name = 'secret';
+SELECT count(*) FROM ftstore.samples WHERE source = 'forged.jsonl';
 -- Nor through an UPDATE of a sample it may write.
 UPDATE ftstore.samples s SET sample = ftstore.ftsample(jsonb_build_object(
 	'messages', jsonb_build_array(jsonb_build_object('role', 'user', 'content', '<image>x'),
