@@ -311,6 +311,64 @@ file_close(FtObjectStore *store)
 	/* nothing is held between operations */
 }
 
+/* Walks one directory for temporary files written before cutoff. */
+static int64
+remove_temp_in(const char *path, TimestampTz cutoff, int depth)
+{
+	DIR		   *dir;
+	struct dirent *de;
+	int64		removed = 0;
+
+	dir = AllocateDir(path);
+	if (dir == NULL && errno == ENOENT)
+		return 0;
+	while ((de = ReadDir(dir, path)) != NULL)
+	{
+		char	   *full;
+		struct stat st;
+
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		full = psprintf("%s/%s", path, de->d_name);
+		if (lstat(full, &st) != 0)
+		{
+			pfree(full);
+			continue;			/* gone meanwhile */
+		}
+		/* objects sit two levels down: blobs/<xx>/<hash> */
+		if (S_ISDIR(st.st_mode) && depth < 2)
+			removed += remove_temp_in(full, cutoff, depth + 1);
+		else if (S_ISREG(st.st_mode) &&
+				 strncmp(de->d_name, TEMP_PREFIX, strlen(TEMP_PREFIX)) == 0 &&
+				 time_t_to_timestamptz(st.st_mtime) < cutoff)
+		{
+			if (unlink(full) == 0)
+				removed++;
+			else if (errno != ENOENT)
+				ereport(ERROR,
+						(errcode_for_file_access(),
+						 errmsg("could not remove file \"%s\": %m", full)));
+		}
+		pfree(full);
+	}
+	FreeDir(dir);
+	return removed;
+}
+
+/*
+ * The temporary files of puts that a crash cut short.  A put in progress
+ * keeps writing its file, so with any grace period its file is newer than
+ * the cutoff; with none, its rename fails and so does that offload, which
+ * leaves the blob hot: nothing is lost either way.
+ */
+static int64
+file_remove_leftovers(FtObjectStore *store, TimestampTz cutoff)
+{
+	FileStore  *fs = (FileStore *) store->state;
+
+	return remove_temp_in(fs->dir, cutoff, 0);
+}
+
 static const FtObjectStoreOps file_store_ops = {
 	.put = file_put,
 	.get = file_get,
@@ -318,6 +376,7 @@ static const FtObjectStoreOps file_store_ops = {
 	.remove = file_remove,
 	.list = file_list,
 	.close = file_close,
+	.remove_leftovers = file_remove_leftovers,
 };
 
 /*

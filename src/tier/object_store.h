@@ -57,6 +57,14 @@ typedef struct FtObjectStoreOps
 
 	/* Releases what the store holds (handles, connections). */
 	void		(*close) (FtObjectStore *store);
+
+	/*
+	 * Removes what puts cut short left behind (a crash leaves the file
+	 * store's temporary files) if last written before cutoff, and returns
+	 * how much it removed.  NULL for a store that leaves nothing behind
+	 * that list would not show.
+	 */
+	int64		(*remove_leftovers) (FtObjectStore *store, TimestampTz cutoff);
 } FtObjectStoreOps;
 
 struct FtObjectStore

@@ -486,6 +486,15 @@ sweep_store(FtObjectStore *store)
 
 	st.cutoff = GetCurrentTimestamp() - (int64) ft_collect_grace * USECS_PER_SEC;
 	st.keys = NIL;
+	if (store->ops->remove_leftovers)
+	{
+		int64		n = store->ops->remove_leftovers(store, st.cutoff);
+
+		if (n > 0)
+			ereport(LOG,
+					(errmsg("collector removed %lld files that interrupted writes left in \"%s\"",
+							(long long) n, store->url)));
+	}
 	store->ops->list(store, "blobs/", sweep_cb, &st);
 	foreach(lc, st.keys)
 	{

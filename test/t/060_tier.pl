@@ -425,6 +425,28 @@ command_ok([ 'pg_dump', '-d', $node->connstr('postgres'), '-f', $dump ],
 like(slurp($dump), qr/ftblob:sha256:/, 'and dumps the references');
 
 # ---------------------------------------------------------------------------
+# Temporary files that a put cut short by a crash leaves in the file
+# store go with the collector, after the grace period like objects.
+# ---------------------------------------------------------------------------
+
+make_path("$tier/blobs/00");
+my $old_tmp = "$tier/blobs/00/.tmp-4242-" . ('0' x 64);
+my $new_tmp = "$tier/blobs/00/.tmp-4243-" . ('0' x 64);
+spew($old_tmp, 'left by a crash two hours ago');
+spew($new_tmp, 'being written');
+my $two_hours_ago = time - 2 * 3600;
+utime($two_hours_ago, $two_hours_ago, $old_tmp) or die "utime: $!";
+$node->safe_psql('postgres', q{
+	SET ftstore.collect_grace = '1h'; SELECT ftstore.collect_objects()});
+ok(!-e $old_tmp, 'the collector removes a temporary file older than the grace period');
+ok(-e $new_tmp, 'and keeps a newer one');
+ok($node->log_contains(qr/collector removed 1 files that interrupted writes left in/),
+	'and logs how many it removed');
+$node->safe_psql('postgres', q{
+	SET ftstore.collect_grace = 0; SELECT ftstore.collect_objects()});
+ok(!-e $new_tmp, 'with no grace period it goes too');
+
+# ---------------------------------------------------------------------------
 # The offload worker applies the policy.
 # ---------------------------------------------------------------------------
 
