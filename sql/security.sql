@@ -373,7 +373,8 @@ INSERT INTO regress_sec.calls VALUES
 (54, 'ftstore.object_head(text,text)', $$SELECT ftstore.object_head('file:///tmp/regress_sec_store', 'k')$$),
 (55, 'ftstore.object_delete(text,text)', $$SELECT ftstore.object_delete('file:///tmp/regress_sec_store', 'k')$$),
 (56, 'ftstore.object_list(text,text)', $$SELECT * FROM ftstore.object_list('file:///tmp/regress_sec_store', '')$$),
-(57, 'ftstore.s3_sign_request(text,text,jsonb,text,text,text)', $$SELECT ftstore.s3_sign_request('GET', 'http://127.0.0.1:1/b/k', '{}', 'UNSIGNED-PAYLOAD', '20250101T000000Z', 'us-east-1')$$);
+(57, 'ftstore.s3_sign_request(text,text,jsonb,text,text,text)', $$SELECT ftstore.s3_sign_request('GET', 'http://127.0.0.1:1/b/k', '{}', 'UNSIGNED-PAYLOAD', '20250101T000000Z', 'us-east-1')$$),
+(58, 'ftstore.audit_log_number()', $$SELECT ftstore.audit_log_number()$$);
 
 -- Every function of the extension that is not immutable (so may read or
 -- write stored data), and every SECURITY DEFINER one, has a call above.

@@ -69,9 +69,12 @@ CREATE INDEX audit_log_dataset_idx ON ftstore.audit_log (dataset_id, at);
 COMMENT ON TABLE ftstore.audit_log IS
 	'append-only trail of imports, changes, exports, grants and revokes';
 
--- Both are the installation's own data, so pg_dump must keep them.
+-- Both are the installation's own data, so pg_dump must keep them, and
+-- the trail's numbering too, or the first entry after a restore would
+-- take an id the restored trail holds.
 SELECT pg_catalog.pg_extension_config_dump('ftstore.dataset_grants', '');
 SELECT pg_catalog.pg_extension_config_dump('ftstore.audit_log', '');
+SELECT pg_catalog.pg_extension_config_dump(pg_catalog.pg_get_serial_sequence('ftstore.audit_log', 'id'), '');
 
 -- ---------------------------------------------------------------------------
 -- Who is asking.
@@ -351,6 +354,31 @@ BEGIN
 END;
 $$;
 
+-- A restore of a dump copies the trail back with its ids first and sets
+-- the id sequence last; what the restore itself logs in between (it
+-- creates datasets and stores samples) would take ids the trail holds.  An
+-- id at or below the highest stored one moves past it, and the sequence
+-- with it.  The trail is append-only, so the highest id is the last entry,
+-- one index probe away.
+CREATE FUNCTION ftstore.audit_log_number() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	top		bigint;
+BEGIN
+	SELECT a.id INTO top FROM ftstore.audit_log a ORDER BY a.id DESC LIMIT 1;
+	IF top IS NOT NULL AND NEW.id <= top THEN
+		NEW.id := top + 1;
+		PERFORM pg_catalog.setval(
+			pg_catalog.pg_get_serial_sequence('ftstore.audit_log', 'id'), NEW.id);
+	END IF;
+	RETURN NEW;
+END;
+$$;
+
+CREATE TRIGGER audit_log_number BEFORE INSERT ON ftstore.audit_log
+	FOR EACH ROW EXECUTE FUNCTION ftstore.audit_log_number();
 CREATE TRIGGER audit_log_no_update BEFORE UPDATE OR DELETE ON ftstore.audit_log
 	FOR EACH ROW EXECUTE FUNCTION ftstore.audit_log_refuse();
 CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON ftstore.audit_log
@@ -785,6 +813,7 @@ REVOKE EXECUTE ON FUNCTION ftstore.audit_import() FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION ftstore.audit_dataset() FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION ftstore.audit_grant() FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION ftstore.audit_log_refuse() FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION ftstore.audit_log_number() FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION ftstore.samples_unlink_restricted() FROM PUBLIC;
 
 -- The facets capability's functions that read or label stored samples,

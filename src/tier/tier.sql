@@ -139,12 +139,14 @@ CREATE POLICY blob_refs_owner ON ftstore.blob_refs FOR ALL
 -- that blob() can ask, as the caller, which references it sees; nothing
 -- else of the tier is granted to any role.
 
--- Blobs and references are the installation's data: pg_dump keeps them,
--- keys included (a dump without them could not read the cold tier).
+-- Blobs and claims are the installation's data: pg_dump keeps them, keys
+-- included (a dump without them could not read the cold tier).  Not
+-- blob_refs: the trigger on ftstore.samples derives it again as a restore
+-- copies the samples back (after the claims, which it checks: pg_dump
+-- restores blob_* before samples), so a dump restores with no options.
 SELECT pg_catalog.pg_extension_config_dump('ftstore.blob_catalog', '');
 SELECT pg_catalog.pg_extension_config_dump('ftstore.blob_hot', '');
 SELECT pg_catalog.pg_extension_config_dump('ftstore.blob_claims', '');
-SELECT pg_catalog.pg_extension_config_dump('ftstore.blob_refs', '');
 SELECT pg_catalog.pg_extension_config_dump('ftstore.blob_keys', '');
 SELECT pg_catalog.pg_extension_config_dump(pg_catalog.pg_get_serial_sequence('ftstore.blob_keys', 'id'), '');
 
