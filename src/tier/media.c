@@ -188,9 +188,15 @@ write_media_file(const char *path, const char *data, size_t len)
 	size_t		done = 0;
 	mode_t		oldumask;
 
-	/* readable by all, as the exported file itself */
+	/*
+	 * Readable by all, as the exported file itself.  O_EXCL: the folder may
+	 * be writable by others, and a link planted under the temporary name
+	 * must not make the server write through it; a leftover of ours is
+	 * removed first.
+	 */
+	(void) unlink(tmp);
 	oldumask = umask(S_IWGRP | S_IWOTH);
-	fd = OpenTransientFilePerm(tmp, O_WRONLY | O_CREAT | O_TRUNC | PG_BINARY,
+	fd = OpenTransientFilePerm(tmp, O_WRONLY | O_CREAT | O_EXCL | PG_BINARY,
 							   S_IRUSR | S_IWUSR | S_IRGRP | S_IROTH);
 	umask(oldumask);
 	if (fd < 0)
