@@ -14,9 +14,17 @@
  * worker, which PostgreSQL starts again after bgw_restart_time: a store
  * that is down for a while only delays offloading.
  *
+ * A worker holds a connection to its database, which DROP DATABASE and
+ * ALTER DATABASE ... RENAME refuse to work around.  A utility hook stops
+ * the workers of a database before either runs, for a role that owns it;
+ * a worker stopped that way is not started again until the server is (or
+ * start_offload_worker() is called).
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
+
+#include <signal.h>
 
 #include "access/xact.h"
 #include "commands/dbcommands.h"
@@ -29,6 +37,9 @@
 #include "postmaster/interrupt.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
+#include "tcop/utility.h"
+#include "utils/acl.h"
+#include "utils/backend_status.h"
 #include "utils/builtins.h"
 #include "utils/snapmgr.h"
 #include "utils/varlena.h"
@@ -265,4 +276,83 @@ ft_start_offload_worker(PG_FUNCTION_ARGS)
 				 errmsg("the offload worker did not start"),
 				 errhint("The server log says why.")));
 	PG_RETURN_INT32(pid);
+}
+
+/* ------------------------------------------------------------------------
+ * Making way for DROP DATABASE and ALTER DATABASE ... RENAME
+ * ------------------------------------------------------------------------
+ */
+
+static ProcessUtility_hook_type prev_process_utility = NULL;
+
+/*
+ * Asks the offload workers connected to the database to exit, and returns
+ * how many were asked.  Only for a role that owns the database (the
+ * command will check that too, but later): no other role may stop them.
+ */
+static int
+stop_workers_in(const char *dbname)
+{
+	Oid			dboid = get_database_oid(dbname, true);
+	int			n;
+	int			stopped = 0;
+
+	if (!OidIsValid(dboid) || !pg_database_ownercheck(dboid, GetUserId()))
+		return 0;
+	pgstat_clear_backend_activity_snapshot();
+	n = pgstat_fetch_stat_numbackends();
+	for (int i = 1; i <= n; i++)
+	{
+		LocalPgBackendStatus *local = pgstat_fetch_stat_local_beentry(i);
+		PgBackendStatus *be;
+		const char *type;
+
+		if (local == NULL)
+			continue;
+		be = &local->backendStatus;
+		if (be->st_databaseid != dboid || be->st_backendType != B_BG_WORKER)
+			continue;
+		type = GetBackgroundWorkerTypeByPid(be->st_procpid);
+		if (type == NULL || strcmp(type, FT_WORKER_TYPE) != 0)
+			continue;
+		/* SIGTERM: the worker leaves at once and is not started again */
+		if (kill(be->st_procpid, SIGTERM) == 0)
+			stopped++;
+	}
+	pgstat_clear_backend_activity_snapshot();
+	if (stopped > 0)
+		ereport(LOG,
+				(errmsg("stopped %d ftstore offload worker(s) of database \"%s\" so that it can be dropped or renamed",
+						stopped, dbname)));
+	return stopped;
+}
+
+static void
+ft_process_utility(PlannedStmt *pstmt, const char *queryString,
+				   bool readOnlyTree, ProcessUtilityContext context,
+				   ParamListInfo params, QueryEnvironment *queryEnv,
+				   DestReceiver *dest, QueryCompletion *qc)
+{
+	Node	   *stmt = pstmt->utilityStmt;
+
+	/* DROP DATABASE fails in a transaction block: stop nothing for it */
+	if (IsA(stmt, DropdbStmt) && !IsTransactionBlock())
+		stop_workers_in(((DropdbStmt *) stmt)->dbname);
+	else if (IsA(stmt, RenameStmt) &&
+			 ((RenameStmt *) stmt)->renameType == OBJECT_DATABASE)
+		stop_workers_in(((RenameStmt *) stmt)->subname);
+
+	if (prev_process_utility)
+		prev_process_utility(pstmt, queryString, readOnlyTree, context,
+							 params, queryEnv, dest, qc);
+	else
+		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
+								params, queryEnv, dest, qc);
+}
+
+void
+ft_install_worker_hooks(void)
+{
+	prev_process_utility = ProcessUtility_hook;
+	ProcessUtility_hook = ft_process_utility;
 }

@@ -134,6 +134,38 @@ ok($node->poll_query_until('Later db', "SELECT (" . sprintf($hot, 'after_crash')
 is($node->safe_psql('Later db', sprintf($hashes, 'after_crash')),
 	expect_hashes('after_crash', 8, 2), 'blobs moved after the crash read back');
 
+# DROP DATABASE and ALTER DATABASE ... RENAME need the database to
+# themselves: the worker makes way, for the database's owner only.
+$node->safe_psql('postgres', 'CREATE ROLE tap_nobody LOGIN');
+my $later_pid = $node->safe_psql('postgres', q{
+	SELECT pid FROM pg_stat_activity
+	WHERE backend_type = 'ftstore offload worker' AND datname = 'Later db'});
+my ($rc, $out, $err) = $node->psql('postgres', 'DROP DATABASE "Later db"',
+	extra_params => [ '-U', 'tap_nobody' ]);
+like($err, qr/must be owner of database/, 'a role that does not own the database may not drop it');
+is( $node->safe_psql('postgres', q{
+		SELECT pid FROM pg_stat_activity
+		WHERE backend_type = 'ftstore offload worker' AND datname = 'Later db'}),
+	$later_pid, 'and its attempt leaves the worker running');
+my $log_at = -s $node->logfile;
+($rc, $out, $err) = $node->psql('postgres', 'DROP DATABASE "Later db"');
+is($rc, 0, 'DROP DATABASE, without FORCE, succeeds while the worker runs') or diag $err;
+like(substr(slurp_file($node->logfile), $log_at),
+	qr/stopped 1 ftstore offload worker\(s\) of database "Later db"/,
+	'the worker made way, and the log says so');
+sleep 12;	# past the restart interval of a worker that failed
+is($node->safe_psql('postgres', "SELECT ($workers)"), 'postgres',
+	'the dropped database\'s worker is not started again');
+unlike(substr(slurp_file($node->logfile), $log_at), qr/database "Later db" does not exist/,
+	'nor tried against the dropped database');
+
+$node->safe_psql('postgres', 'CREATE DATABASE renamed_soon');
+$node->safe_psql('renamed_soon', 'CREATE EXTENSION ftstore');
+ok($node->safe_psql('renamed_soon', 'SELECT ftstore.start_offload_worker()') > 0,
+	'a dynamic worker runs in another database');
+($rc, $out, $err) = $node->psql('postgres', 'ALTER DATABASE renamed_soon RENAME TO renamed');
+is($rc, 0, 'and ALTER DATABASE ... RENAME succeeds while it runs') or diag $err;
+
 # A list that does not parse stops the server from starting, with the
 # setting's name in the message.
 $node->stop;
