@@ -59,6 +59,7 @@ ft_object_key(const char *hex, char *key)
 bool
 ft_tier_key(int32 *key_id, uint8 *key)
 {
+	static SPIPlanPtr plan = NULL;
 	Oid			argtypes[1] = {INT4OID};
 	Datum		args[1];
 	bool		isnull;
@@ -66,12 +67,14 @@ ft_tier_key(int32 *key_id, uint8 *key)
 	int			ret;
 
 	args[0] = Int32GetDatum(*key_id);
-	ret = SPI_execute_with_args("SELECT k.id, k.key FROM ftstore.blob_keys k"
-								" WHERE CASE WHEN $1 OPERATOR(pg_catalog.=) 0"
-								" THEN NOT k.retired"
-								" ELSE k.id OPERATOR(pg_catalog.=) $1 END"
-								" ORDER BY k.id DESC LIMIT 1",
-								1, argtypes, args, NULL, true, 1);
+	ret = SPI_execute_plan(ft_tier_plan(&plan,
+										"SELECT k.id, k.key FROM ftstore.blob_keys k"
+										" WHERE CASE WHEN $1 OPERATOR(pg_catalog.=) 0"
+										" THEN NOT k.retired"
+										" ELSE k.id OPERATOR(pg_catalog.=) $1 END"
+										" ORDER BY k.id DESC LIMIT 1",
+										1, argtypes),
+						   args, NULL, true, 1);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "could not read blob keys: %s", SPI_result_code_string(ret));
 	if (SPI_processed != 1)

@@ -92,7 +92,11 @@ make_parents(const char *path)
 	pfree(copy);
 }
 
-static void
+/*
+ * Returns false: the file is synced, but only reading it back says what
+ * the file system holds, and that read is cheap here (the page cache).
+ */
+static bool
 file_put(FtObjectStore *store, const char *key, const char *data, size_t len)
 {
 	char	   *path = object_path(store, key);
@@ -162,6 +166,7 @@ file_put(FtObjectStore *store, const char *key, const char *data, size_t len)
 	}
 	/* the rename is durable only once the directory is */
 	fsync_fname(dir, true);
+	return false;
 }
 
 static bool

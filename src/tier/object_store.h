@@ -35,8 +35,14 @@ typedef void (*FtObjectListCallback) (const char *key, uint64 size,
 
 typedef struct FtObjectStoreOps
 {
-	/* Stores len bytes under key, replacing any object of that key. */
-	void		(*put) (FtObjectStore *store, const char *key,
+	/*
+	 * Stores len bytes under key, replacing any object of that key.
+	 * Returns true when the store vouches that it now holds exactly these
+	 * bytes (an S3 service's digest of what it stored equals ours), false
+	 * when it cannot say; a caller that must know then reads the object
+	 * back.
+	 */
+	bool		(*put) (FtObjectStore *store, const char *key,
 						const char *data, size_t len);
 
 	/* Appends the object's bytes to out; false when there is none. */

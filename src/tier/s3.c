@@ -13,6 +13,9 @@
  */
 #include "postgres.h"
 
+#include <openssl/evp.h>
+
+#include "common/base64.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
@@ -62,7 +65,7 @@ static int	ft_s3_list_max_keys = 1000;
 /* Whether ftstore came in through shared_preload_libraries. */
 static bool s3_preloaded = false;
 
-static void s3_put(FtObjectStore *store, const char *key,
+static bool s3_put(FtObjectStore *store, const char *key,
 				   const char *data, size_t len);
 static bool s3_get(FtObjectStore *store, const char *key, StringInfo out);
 static bool s3_head(FtObjectStore *store, const char *key, uint64 *size);
@@ -459,17 +462,72 @@ s3_close(FtObjectStore *store)
  * ------------------------------------------------------------------------
  */
 
+/* MD5 of data: raw into md5 (16 bytes), and in base64 into b64 (25). */
 static void
+s3_md5(const char *data, size_t len, uint8 *md5, char *b64)
+{
+	unsigned int n = 0;
+
+	if (EVP_Digest(data, len, md5, &n, EVP_md5(), NULL) != 1 || n != 16)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not compute the MD5 digest of an S3 request body")));
+	if (b64 && pg_b64_encode((const char *) md5, 16, b64, 25) != 24)
+		elog(ERROR, "could not encode an MD5 digest in base64");
+	if (b64)
+		b64[24] = '\0';
+}
+
+/*
+ * Whether an ETag (as the service sent it, quoted) is the hex form of the
+ * 16-byte digest md5, followed by "-nparts" when nparts > 0: the form S3
+ * gives an object written whole (the MD5 of its bytes) or in nparts parts
+ * (the MD5 of the parts' MD5s).
+ */
+static bool
+s3_etag_is(const char *etag, const uint8 *md5, int nparts)
+{
+	static const char digits[] = "0123456789abcdef";
+	char		want[32 + 1 + 12 + 1];
+	size_t		len = strlen(etag);
+
+	for (int i = 0; i < 16; i++)
+	{
+		want[2 * i] = digits[md5[i] >> 4];
+		want[2 * i + 1] = digits[md5[i] & 0x0f];
+	}
+	want[32] = '\0';
+	if (nparts > 0)
+		snprintf(want + 32, sizeof(want) - 32, "-%d", nparts);
+	if (len >= 2 && etag[0] == '"' && etag[len - 1] == '"')
+	{
+		etag++;
+		len -= 2;
+	}
+	return len == strlen(want) && pg_strncasecmp(etag, want, len) == 0;
+}
+
+/*
+ * One PUT, with Content-MD5: S3 refuses a body that does not match it.
+ * Returns whether the ETag of the answer is that MD5, which S3 and s3rver
+ * compute over the bytes they stored.
+ */
+static bool
 s3_put_single(FtObjectStore *store, const char *key,
 			  const char *data, size_t len)
 {
+	uint8		md5[16];
+	char		md5_b64[25];
 	S3Request	req = {.method = "PUT",.key = key,.query = "",
-	.body = data,.body_len = len,.body_limit = S3_ERROR_BODY_LIMIT};
+	.body = data,.body_len = len,.content_md5 = md5_b64,
+	.body_limit = S3_ERROR_BODY_LIMIT};
 	S3Response	resp = {0};
 
+	s3_md5(data, len, md5, md5_b64);
 	s3_perform(store->state, &req, &resp);
 	if (resp.rc != CURLE_OK || resp.status != 200)
 		s3_fail(store, psprintf("store object \"%s\"", key), &resp);
+	return s3_etag_is(resp.etag, md5, 0);
 }
 
 /* Aborts a multipart upload, once, reporting nothing: we are failing. */
@@ -496,12 +554,14 @@ s3_abort_multipart(FtObjectStore *store, const char *key, const char *query)
  * fails after the upload began, it is aborted so the service does not keep
  * the parts, and the error goes on.
  */
-static void
+static bool
 s3_put_multipart(FtObjectStore *store, const char *key,
 				 const char *data, size_t len)
 {
 	size_t		part_size = (size_t) ft_s3_part_size;
 	int			nparts = (int) ((len + part_size - 1) / part_size);
+	uint8	   *part_md5s;
+	volatile bool vouched = true;
 	S3Request	req = {.method = "POST",.key = key,.query = "uploads=",
 	.body_limit = S3_ERROR_BODY_LIMIT};
 	S3Response	resp = {0};
@@ -528,6 +588,7 @@ s3_put_multipart(FtObjectStore *store, const char *key,
 						key, store->url)));
 	upload_query = psprintf("uploadId=%s",
 							ft_sigv4_uri_encode(upload_id, strlen(upload_id), false));
+	part_md5s = palloc(16 * nparts);
 
 	PG_TRY();
 	{
@@ -538,11 +599,14 @@ s3_put_multipart(FtObjectStore *store, const char *key,
 		for (int part = 1; part <= nparts; part++)
 		{
 			size_t		off = (size_t) (part - 1) * part_size;
+			uint8	   *md5 = part_md5s + 16 * (part - 1);
+			char		md5_b64[25];
 			S3Request	preq = {.method = "PUT",.key = key,
 				.query = psprintf("partNumber=%d&%s", part, upload_query),
 				.body = data + off,.body_len = Min(part_size, len - off),
-			.body_limit = S3_ERROR_BODY_LIMIT};
+			.content_md5 = md5_b64,.body_limit = S3_ERROR_BODY_LIMIT};
 
+			s3_md5(preq.body, preq.body_len, md5, md5_b64);
 			s3_perform(store->state, &preq, &resp);
 			if (resp.rc != CURLE_OK || resp.status != 200)
 				s3_fail(store, psprintf("upload part %d of object \"%s\"", part, key),
@@ -552,6 +616,8 @@ s3_put_multipart(FtObjectStore *store, const char *key,
 						(errcode(ERRCODE_PROTOCOL_VIOLATION),
 						 errmsg("could not upload part %d of object \"%s\" in \"%s\": the answer has no ETag",
 								part, key, store->url)));
+			if (!s3_etag_is(resp.etag, md5, 0))
+				vouched = false;
 			appendStringInfo(&complete,
 							 "<Part><PartNumber>%d</PartNumber><ETag>%s</ETag></Part>",
 							 part, s3_xml_escape(resp.etag));
@@ -586,21 +652,52 @@ s3_put_multipart(FtObjectStore *store, const char *key,
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
+
+	/*
+	 * The object's ETag, when it is one of the two forms a service gives a
+	 * multipart object: S3's MD5 of the parts' MD5s with "-N", or the MD5
+	 * of the whole object (s3rver).  The parts' ETags were checked above.
+	 */
+	{
+		char	   *etag = s3_xml_element(resp.body, resp.body + resp.len,
+										  "ETag", NULL);
+		uint8		md5[16];
+
+		if (!vouched || etag == NULL)
+			return false;
+		s3_md5((const char *) part_md5s, 16 * nparts, md5, NULL);
+		if (s3_etag_is(etag, md5, nparts))
+			return true;
+		s3_md5(data, len, md5, NULL);
+		return s3_etag_is(etag, md5, 0);
+	}
 }
 
-static void
+/*
+ * Returns whether the service vouched for what it stored: its ETag is the
+ * MD5 of the bytes sent (each part's too, for a multipart upload).  An
+ * ETag of another form (S3 with SSE-KMS, say) makes it false, and the
+ * caller reads the object back.
+ */
+static bool
 s3_put(FtObjectStore *store, const char *key, const char *data, size_t len)
 {
 	MemoryContext cxt = s3_operation_context();
 	MemoryContext old = MemoryContextSwitchTo(cxt);
+	bool		vouched;
 
 	check_key(key);
 	if (len > (size_t) ft_s3_multipart_threshold)
-		s3_put_multipart(store, key, data, len);
+		vouched = s3_put_multipart(store, key, data, len);
 	else
-		s3_put_single(store, key, data, len);
+		vouched = s3_put_single(store, key, data, len);
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(cxt);
+	if (!vouched)
+		ereport(DEBUG1,
+				(errmsg_internal("ftstore: the ETag of object \"%s\" in \"%s\" is not the MD5 of what was sent",
+								 key, store->url)));
+	return vouched;
 }
 
 /*

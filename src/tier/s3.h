@@ -33,6 +33,7 @@ typedef struct S3Request
 	const char *query;			/* canonical query string, "" if none */
 	const char *body;
 	size_t		body_len;
+	const char *content_md5;	/* base64 MD5 of body, signed; or NULL */
 	size_t		read_pos;		/* how much of body curl has taken */
 	bool		no_retry;		/* one attempt only (abort after failure) */
 	size_t		body_limit;		/* most response bytes kept */

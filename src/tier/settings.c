@@ -27,6 +27,13 @@ char	   *ft_blob_cache_dir = NULL;
 int			ft_blob_cache_size = 256 * 1024;	/* kB */
 bool		ft_import_media = false;
 int			ft_worker_naptime = 60;
+int			ft_offload_verify = FT_OFFLOAD_VERIFY_DIGEST;
+
+static const struct config_enum_entry offload_verify_options[] = {
+	{"digest", FT_OFFLOAD_VERIFY_DIGEST, false},
+	{"read_back", FT_OFFLOAD_VERIFY_READ_BACK, false},
+	{NULL, 0, false}
+};
 
 void
 ft_tier_define_settings(void)
@@ -85,4 +92,11 @@ ft_tier_define_settings(void)
 							"Valid range is 1 second to 1 day.",
 							&ft_worker_naptime, 60, 1, 24 * 60 * 60,
 							PGC_SUSET, GUC_UNIT_S, NULL, NULL, NULL);
+
+	DefineCustomEnumVariable("ftstore.offload_verify",
+							 "How an offload checks each copy it wrote before it removes the hot copy.",
+							 "digest: accept a copy whose digest the store computed over what it stored (an S3 ETag) equals ours, and read back any other; read_back: read every copy back and compare it byte for byte.",
+							 &ft_offload_verify, FT_OFFLOAD_VERIFY_DIGEST,
+							 offload_verify_options,
+							 PGC_SUSET, 0, NULL, NULL, NULL);
 }

@@ -35,6 +35,13 @@ typedef struct FtBlobRef
 	char	   *media_type;
 } FtBlobRef;
 
+/* ftstore.offload_verify: what makes a written copy good enough */
+typedef enum FtOffloadVerify
+{
+	FT_OFFLOAD_VERIFY_DIGEST,	/* the store's digest, else a read-back */
+	FT_OFFLOAD_VERIFY_READ_BACK /* always a read-back */
+} FtOffloadVerify;
+
 /* settings.c */
 extern char *ft_tier_url;
 extern char *ft_tier_mirror_url;
@@ -45,6 +52,7 @@ extern char *ft_blob_cache_dir;
 extern int	ft_blob_cache_size;
 extern bool ft_import_media;
 extern int	ft_worker_naptime;
+extern int	ft_offload_verify;
 extern void ft_tier_define_settings(void);
 
 /* blob.c: references, hashing, the owner's rights */
