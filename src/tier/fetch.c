@@ -96,31 +96,53 @@ ft_tier_key(int32 *key_id, uint8 *key)
 	return true;
 }
 
+/*
+ * The buffer objects are read into, kept from call to call: a new one per
+ * blob would cost fresh pages, which the kernel clears before the body
+ * lands in them.  One larger than RAW_KEEP is let go after use.
+ */
+#define RAW_KEEP	(64 * 1024 * 1024)
+static StringInfoData raw_buffer;
+
 /* Reads and decodes one store's object of ref into out, checked. */
 void
 ft_fetch_from(FtObjectStore *store, const FtBlobRef *ref, StringInfo out)
 {
 	char		key[FT_OBJECT_KEY_LEN];
-	StringInfoData raw;
+	StringInfo	raw = &raw_buffer;
 	int32		key_id;
 	uint8		k[32];
 
 	ft_object_key(ref->hex, key);
-	initStringInfo(&raw);
-	if (!store->ops->get(store, key, &raw))
+	if (raw->data == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+		initStringInfo(raw);
+		MemoryContextSwitchTo(old);
+	}
+	resetStringInfo(raw);
+	/* room for the object's header, IV and tag: the body goes straight in */
+	if (ref->bytes >= 0 && ref->bytes < RAW_KEEP)
+		enlargeStringInfo(raw, (int) ref->bytes + 64);
+	if (!store->ops->get(store, key, raw))
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("cold object of blob %s is missing from \"%s\"",
 						ref->hex, store->url),
 				 errdetail("The catalog says the blob is cold, but object \"%s\" does not exist.",
 						   key)));
-	key_id = ft_object_key_id(raw.data, raw.len, ref->hex);
+	key_id = ft_object_key_id(raw->data, raw->len, ref->hex);
 	if (key_id != 0)
 		(void) ft_tier_key(&key_id, k);
-	ft_object_decode(out, raw.data, raw.len, ref->sha256, ref->hex,
+	ft_object_decode(out, raw->data, raw->len, ref->sha256, ref->hex,
 					 ref->bytes, key_id != 0 ? k : NULL);
 	explicit_bzero(k, sizeof(k));
-	pfree(raw.data);
+	if (raw->maxlen > RAW_KEEP)
+	{
+		pfree(raw->data);
+		raw->data = NULL;
+	}
 }
 
 /* The primary store, and the mirror if the primary fails. */

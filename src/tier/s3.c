@@ -727,10 +727,14 @@ s3_get(FtObjectStore *store, const char *key, StringInfo out)
 		 * s3_perform_once already refused a body shorter than its
 		 * Content-Length.
 		 */
-		pfree(out->data);
-		out->data = resp.body;
+		if (!resp.sink_buffer)
+		{
+			pfree(out->data);
+			out->data = resp.body;
+			out->maxlen = (int) resp.cap;
+		}
 		out->len = (int) resp.len;
-		out->maxlen = (int) resp.cap;
+		out->data[out->len] = '\0';
 		resp.body = NULL;
 		found = true;
 	}

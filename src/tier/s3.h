@@ -51,13 +51,16 @@ typedef struct S3Response
 	size_t		cap;
 
 	/*
-	 * With a sink, a 200 with a Content-Length is written after a copy of
-	 * the sink's bytes (base of them), in the sink's memory context, so the
-	 * caller can take the buffer as the sink's without copying the body.
+	 * With a sink, a 200 with a Content-Length is written after the sink's
+	 * bytes (base of them): in the sink's own buffer when it has room for
+	 * the body (a buffer reused from call to call), or else after a copy
+	 * of them in the sink's memory context, so the caller can take the
+	 * buffer as the sink's without copying the body.
 	 */
 	StringInfo	sink;
 	size_t		base;
 	bool		in_sink;
+	bool		sink_buffer;	/* body is the sink's own buffer, not a copy */
 	long		header_status;	/* from the status line, as it arrives */
 	bool		overflow;		/* body_limit or memory ran out */
 	size_t		limit;

@@ -147,6 +147,12 @@ s3_write_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
 		resp->overflow = true;
 		return 0;
 	}
+	if (resp->len + n + 1 > resp->cap && resp->sink_buffer)
+	{
+		/* more than the Content-Length: curl refuses that anyway */
+		resp->overflow = true;
+		return 0;
+	}
 	if (resp->len + n + 1 > resp->cap)
 	{
 		size_t		newcap = Max(resp->cap * 2, resp->len + n + 1);
@@ -215,7 +221,17 @@ s3_header_cb(char *buffer, size_t size, size_t nitems, void *userdata)
 			resp->body == NULL)
 		{
 			resp->content_length = v;
-			if (resp->sink && resp->header_status == 200)
+			if (resp->sink && resp->header_status == 200 &&
+				(size_t) resp->sink->maxlen > resp->sink->len + (size_t) v)
+			{
+				/* The sink has room: the body goes straight into it. */
+				resp->body = resp->sink->data;
+				resp->base = resp->len = resp->sink->len;
+				resp->cap = resp->sink->maxlen;
+				resp->in_sink = true;
+				resp->sink_buffer = true;
+			}
+			else if (resp->sink && resp->header_status == 200)
 			{
 				StringInfo	sink = resp->sink;
 
@@ -514,7 +530,7 @@ s3_perform(S3Store *st, S3Request *req, S3Response *resp)
 {
 	for (int attempt = 0;; attempt++)
 	{
-		if (resp->body)
+		if (resp->body && !resp->sink_buffer)
 			pfree(resp->body);
 		s3_perform_once(st, req, resp);
 		resp->attempts = attempt + 1;
