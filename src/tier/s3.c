@@ -15,7 +15,6 @@
 
 #include <openssl/evp.h>
 
-#include "common/base64.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
@@ -462,20 +461,63 @@ s3_close(FtObjectStore *store)
  * ------------------------------------------------------------------------
  */
 
-/* MD5 of data: raw into md5 (16 bytes), and in base64 into b64 (25). */
+/* MD5 of data into md5 (16 bytes). */
 static void
-s3_md5(const char *data, size_t len, uint8 *md5, char *b64)
+s3_md5(const char *data, size_t len, uint8 *md5)
 {
 	unsigned int n = 0;
 
 	if (EVP_Digest(data, len, md5, &n, EVP_md5(), NULL) != 1 || n != 16)
 		ereport(ERROR,
 				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("could not compute the MD5 digest of an S3 request body")));
-	if (b64 && pg_b64_encode((const char *) md5, 16, b64, 25) != 24)
-		elog(ERROR, "could not encode an MD5 digest in base64");
-	if (b64)
-		b64[24] = '\0';
+				 errmsg("could not compute an MD5 digest")));
+}
+
+/* A digest context, freed with the memory context it was made in. */
+typedef struct S3Digest
+{
+	EVP_MD_CTX *ctx;
+	MemoryContextCallback cb;
+} S3Digest;
+
+static void
+s3_free_digest(void *arg)
+{
+	S3Digest   *d = (S3Digest *) arg;
+
+	if (d->ctx)
+		EVP_MD_CTX_free(d->ctx);
+	d->ctx = NULL;
+}
+
+/* A digest context living as long as the current memory context. */
+static EVP_MD_CTX *
+s3_digest_context(void)
+{
+	S3Digest   *d = palloc0(sizeof(S3Digest));
+
+	d->ctx = EVP_MD_CTX_new();
+	if (d->ctx == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("could not create a digest context")));
+	d->cb.func = s3_free_digest;
+	d->cb.arg = d;
+	MemoryContextRegisterResetCallback(CurrentMemoryContext, &d->cb);
+	return d->ctx;
+}
+
+/*
+ * The MD5 of the body a PUT sent, which s3_read_cb computed as curl took
+ * it; false when it could not be computed or curl did not take it all.
+ */
+static bool
+s3_sent_md5(S3Request *req, uint8 *md5)
+{
+	unsigned int n = 0;
+
+	return !req->md5_failed && req->read_pos == req->body_len &&
+		EVP_DigestFinal_ex(req->md5, md5, &n) == 1 && n == 16;
 }
 
 /*
@@ -508,26 +550,23 @@ s3_etag_is(const char *etag, const uint8 *md5, int nparts)
 }
 
 /*
- * One PUT, with Content-MD5: S3 refuses a body that does not match it.
- * Returns whether the ETag of the answer is that MD5, which S3 and s3rver
- * compute over the bytes they stored.
+ * One PUT.  Returns whether the ETag of the answer is the MD5 of the body
+ * sent, which S3 and s3rver compute over the bytes they stored.
  */
 static bool
 s3_put_single(FtObjectStore *store, const char *key,
-			  const char *data, size_t len)
+			  const char *data, size_t len, EVP_MD_CTX *md5ctx)
 {
 	uint8		md5[16];
-	char		md5_b64[25];
 	S3Request	req = {.method = "PUT",.key = key,.query = "",
-	.body = data,.body_len = len,.content_md5 = md5_b64,
+	.body = data,.body_len = len,.md5 = md5ctx,
 	.body_limit = S3_ERROR_BODY_LIMIT};
 	S3Response	resp = {0};
 
-	s3_md5(data, len, md5, md5_b64);
 	s3_perform(store->state, &req, &resp);
 	if (resp.rc != CURLE_OK || resp.status != 200)
 		s3_fail(store, psprintf("store object \"%s\"", key), &resp);
-	return s3_etag_is(resp.etag, md5, 0);
+	return s3_sent_md5(&req, md5) && s3_etag_is(resp.etag, md5, 0);
 }
 
 /* Aborts a multipart upload, once, reporting nothing: we are failing. */
@@ -556,7 +595,7 @@ s3_abort_multipart(FtObjectStore *store, const char *key, const char *query)
  */
 static bool
 s3_put_multipart(FtObjectStore *store, const char *key,
-				 const char *data, size_t len)
+				 const char *data, size_t len, EVP_MD_CTX *md5ctx)
 {
 	size_t		part_size = (size_t) ft_s3_part_size;
 	int			nparts = (int) ((len + part_size - 1) / part_size);
@@ -600,13 +639,11 @@ s3_put_multipart(FtObjectStore *store, const char *key,
 		{
 			size_t		off = (size_t) (part - 1) * part_size;
 			uint8	   *md5 = part_md5s + 16 * (part - 1);
-			char		md5_b64[25];
 			S3Request	preq = {.method = "PUT",.key = key,
 				.query = psprintf("partNumber=%d&%s", part, upload_query),
 				.body = data + off,.body_len = Min(part_size, len - off),
-			.content_md5 = md5_b64,.body_limit = S3_ERROR_BODY_LIMIT};
+			.md5 = md5ctx,.body_limit = S3_ERROR_BODY_LIMIT};
 
-			s3_md5(preq.body, preq.body_len, md5, md5_b64);
 			s3_perform(store->state, &preq, &resp);
 			if (resp.rc != CURLE_OK || resp.status != 200)
 				s3_fail(store, psprintf("upload part %d of object \"%s\"", part, key),
@@ -616,7 +653,7 @@ s3_put_multipart(FtObjectStore *store, const char *key,
 						(errcode(ERRCODE_PROTOCOL_VIOLATION),
 						 errmsg("could not upload part %d of object \"%s\" in \"%s\": the answer has no ETag",
 								part, key, store->url)));
-			if (!s3_etag_is(resp.etag, md5, 0))
+			if (!s3_sent_md5(&preq, md5) || !s3_etag_is(resp.etag, md5, 0))
 				vouched = false;
 			appendStringInfo(&complete,
 							 "<Part><PartNumber>%d</PartNumber><ETag>%s</ETag></Part>",
@@ -665,19 +702,21 @@ s3_put_multipart(FtObjectStore *store, const char *key,
 
 		if (!vouched || etag == NULL)
 			return false;
-		s3_md5((const char *) part_md5s, 16 * nparts, md5, NULL);
+		s3_md5((const char *) part_md5s, 16 * nparts, md5);
 		if (s3_etag_is(etag, md5, nparts))
 			return true;
-		s3_md5(data, len, md5, NULL);
+		s3_md5(data, len, md5);
 		return s3_etag_is(etag, md5, 0);
 	}
 }
 
 /*
  * Returns whether the service vouched for what it stored: its ETag is the
- * MD5 of the bytes sent (each part's too, for a multipart upload).  An
- * ETag of another form (S3 with SSE-KMS, say) makes it false, and the
- * caller reads the object back.
+ * MD5 of the bytes sent (each part's too, for a multipart upload).  The
+ * MD5 is computed as curl sends the body, so that on a two-CPU machine it
+ * costs next to nothing.  A different ETag, whatever its cause (a damaged
+ * object, or a service whose ETags are not MD5s, as S3 with SSE-KMS),
+ * makes it false, and the caller reads the object back.
  */
 static bool
 s3_put(FtObjectStore *store, const char *key, const char *data, size_t len)
@@ -685,12 +724,14 @@ s3_put(FtObjectStore *store, const char *key, const char *data, size_t len)
 	MemoryContext cxt = s3_operation_context();
 	MemoryContext old = MemoryContextSwitchTo(cxt);
 	bool		vouched;
+	EVP_MD_CTX *md5ctx;
 
 	check_key(key);
+	md5ctx = s3_digest_context();
 	if (len > (size_t) ft_s3_multipart_threshold)
-		vouched = s3_put_multipart(store, key, data, len);
+		vouched = s3_put_multipart(store, key, data, len, md5ctx);
 	else
-		vouched = s3_put_single(store, key, data, len);
+		vouched = s3_put_single(store, key, data, len, md5ctx);
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(cxt);
 	if (!vouched)

@@ -33,8 +33,9 @@ typedef struct S3Request
 	const char *query;			/* canonical query string, "" if none */
 	const char *body;
 	size_t		body_len;
-	const char *content_md5;	/* base64 MD5 of body, signed; or NULL */
 	size_t		read_pos;		/* how much of body curl has taken */
+	struct evp_md_ctx_st *md5;	/* if set, the MD5 of what curl took */
+	bool		md5_failed;		/* the digest could not be computed */
 	bool		no_retry;		/* one attempt only (abort after failure) */
 	size_t		body_limit;		/* most response bytes kept */
 	StringInfo	sink;			/* for GET: where a 200's body will go */

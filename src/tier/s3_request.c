@@ -12,9 +12,10 @@
  * the request reports it once curl has returned.
  *
  * Every request is signed with SigV4 (sigv4.c) from the superuser-only
- * credential settings; the signature covers the SHA-256 of the body, or,
- * for an object or a part sent with Content-MD5, that header, so S3
- * refuses a body damaged on the way up either way.
+ * credential settings; the signature covers the SHA-256 of the body, so
+ * the service refuses a body damaged on the way up.  A PUT may also ask
+ * for the MD5 of its body, computed as curl takes the bytes: while the
+ * service reads one piece, the next is hashed.
  *
  *-------------------------------------------------------------------------
  */
@@ -23,6 +24,7 @@
 #include <time.h>
 
 #include <curl/curl.h>
+#include <openssl/evp.h>
 
 #include "miscadmin.h"
 #include "storage/ipc.h"
@@ -265,6 +267,9 @@ s3_read_cb(char *buffer, size_t size, size_t nitems, void *userdata)
 	size_t		n = Min(size * nitems, req->body_len - req->read_pos);
 
 	memcpy(buffer, req->body + req->read_pos, n);
+	if (req->md5 && n > 0 &&
+		EVP_DigestUpdate(req->md5, req->body + req->read_pos, n) != 1)
+		req->md5_failed = true;
 	req->read_pos += n;
 	return n;
 }
@@ -340,7 +345,7 @@ s3_perform_once(S3Store *st, S3Request *req, S3Response *resp)
 	char		payload_hash[65];
 	char		amz_date[17];
 	char	   *auth;
-	FtSigV4Header headers[5];
+	FtSigV4Header headers[4];
 	int			nheaders = 0;
 	bool		is_post = strcmp(req->method, "POST") == 0;
 
@@ -350,6 +355,9 @@ s3_perform_once(S3Store *st, S3Request *req, S3Response *resp)
 	resp->expect_body = strcmp(req->method, "HEAD") != 0;
 	resp->sink = req->sink;
 	req->read_pos = 0;
+	req->md5_failed = false;
+	if (req->md5 && EVP_DigestInit_ex(req->md5, EVP_md5(), NULL) != 1)
+		req->md5_failed = true;
 
 	path = req->key ? psprintf("%s%s", st->object_path, req->key)
 		: pstrdup(st->bucket_path);
@@ -357,17 +365,7 @@ s3_perform_once(S3Store *st, S3Request *req, S3Response *resp)
 	url = psprintf("%s%s%s%s", st->origin, path,
 				   req->query[0] ? "?" : "", req->query);
 
-	/*
-	 * A body sent with Content-MD5 is vouched for by that header, which the
-	 * signature covers and S3 checks (BadDigest); hashing it a second time
-	 * for x-amz-content-sha256 would only cost a pass over every byte.
-	 * Every other body is signed by its SHA-256.
-	 */
-	if (req->content_md5)
-		strlcpy(payload_hash, "UNSIGNED-PAYLOAD", sizeof(payload_hash));
-	else
-		ft_sigv4_sha256_hex(req->body ? req->body : "", req->body_len,
-							payload_hash);
+	ft_sigv4_sha256_hex(req->body ? req->body : "", req->body_len, payload_hash);
 	amz_date_now(amz_date);
 	headers[nheaders++] = (FtSigV4Header)
 	{
@@ -387,15 +385,6 @@ s3_perform_once(S3Store *st, S3Request *req, S3Response *resp)
 		"content-type", "application/xml"
 	};
 
-	/*
-	 * S3 refuses a body whose MD5 is not this (BadDigest); signed, so that
-	 * the header cannot be changed on the way either.
-	 */
-	if (req->content_md5)
-		headers[nheaders++] = (FtSigV4Header)
-	{
-		"content-md5", req->content_md5
-	};
 	auth = ft_sigv4_authorization(req->method, path, req->query,
 								  headers, nheaders, payload_hash, amz_date,
 								  ft_s3_region, "s3",
