@@ -15,6 +15,8 @@
  */
 #include "postgres.h"
 
+#include <openssl/evp.h>
+
 #include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
@@ -104,12 +106,87 @@ ft_tier_key(int32 *key_id, uint8 *key)
 #define RAW_KEEP	(64 * 1024 * 1024)
 static StringInfoData raw_buffer;
 
-/* Reads and decodes one store's object of ref into out, checked. */
-void
-ft_fetch_from(FtObjectStore *store, const FtBlobRef *ref, StringInfo out)
+/*
+ * What sees an object's bytes as they arrive: when the object holds the
+ * blob as it is (no codec, no key; compressed media are stored so), its
+ * SHA-256 is computed, and the cache file written, while the rest of the
+ * object is still on its way, rather than in two more passes afterwards.
+ */
+typedef struct FetchTap
+{
+	const FtBlobRef *ref;
+	FtCacheWriter *cache;		/* NULL when not caching */
+	EVP_MD_CTX *sha;
+	char		header[FT_OBJECT_HEADER_LEN];
+	size_t		seen;			/* bytes of the object so far */
+	bool		plain;			/* the header says: the blob as it is */
+	bool		failed;			/* the digest could not be computed */
+} FetchTap;
+
+/* Frees the digest context with the memory context it was made in. */
+static void
+free_tap(void *arg)
+{
+	FetchTap   *t = (FetchTap *) arg;
+
+	if (t->sha)
+		EVP_MD_CTX_free(t->sha);
+	t->sha = NULL;
+}
+
+/* The FtObjectTap of a fetch.  Raises no error: it runs inside curl. */
+static void
+fetch_tap(const char *data, size_t offset, size_t len, void *arg)
+{
+	FetchTap   *t = (FetchTap *) arg;
+
+	if (data == NULL || offset != t->seen)
+	{
+		/* a new attempt, or bytes out of order (then nothing counts) */
+		t->seen = 0;
+		t->plain = false;
+		t->failed = data != NULL;
+		if (t->cache)
+			ft_cache_rewind(t->cache);
+		return;
+	}
+	t->seen += len;
+	if (offset < FT_OBJECT_HEADER_LEN)
+	{
+		size_t		n = Min(len, FT_OBJECT_HEADER_LEN - offset);
+
+		memcpy(t->header + offset, data, n);
+		data += n;
+		len -= n;
+		if (offset + n < FT_OBJECT_HEADER_LEN)
+			return;
+		t->plain = ft_object_stored_plain(t->header, t->ref->bytes);
+		if (t->plain && EVP_DigestInit_ex(t->sha, EVP_sha256(), NULL) != 1)
+			t->failed = true;
+	}
+	if (!t->plain || t->failed || len == 0)
+		return;
+	if (EVP_DigestUpdate(t->sha, data, len) != 1)
+		t->failed = true;
+	if (t->cache)
+		ft_cache_write(t->cache, data, len);
+}
+
+/*
+ * Reads and decodes one store's object of ref into out, checked.  cache,
+ * if not NULL, is a cache file to fill as the object arrives, when the
+ * object's form allows it; returns true when it holds the blob's bytes,
+ * checked, and false when the caller must write it.
+ */
+bool
+ft_fetch_from(FtObjectStore *store, const FtBlobRef *ref, StringInfo out,
+			  FtCacheWriter *cache)
 {
 	char		key[FT_OBJECT_KEY_LEN];
 	StringInfo	raw = &raw_buffer;
+	FetchTap   *tap = palloc0(sizeof(FetchTap));
+	MemoryContextCallback *cb = palloc0(sizeof(MemoryContextCallback));
+	bool		hashed = false;
 	int32		key_id;
 	uint8		k[32];
 
@@ -125,48 +202,78 @@ ft_fetch_from(FtObjectStore *store, const FtBlobRef *ref, StringInfo out)
 	/* room for the object's header, IV and tag: the body goes straight in */
 	if (ref->bytes >= 0 && ref->bytes < RAW_KEEP)
 		enlargeStringInfo(raw, (int) ref->bytes + 64);
-	if (!store->ops->get(store, key, raw))
+
+	tap->ref = ref;
+	tap->cache = cache;
+	tap->sha = EVP_MD_CTX_new();
+	if (tap->sha == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("could not create a digest context")));
+	cb->func = free_tap;
+	cb->arg = tap;
+	MemoryContextRegisterResetCallback(CurrentMemoryContext, cb);
+
+	if (!store->ops->get(store, key, raw, fetch_tap, tap))
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("cold object of blob %s is missing from \"%s\"",
 						ref->hex, store->url),
 				 errdetail("The catalog says the blob is cold, but object \"%s\" does not exist.",
 						   key)));
+
+	/* The tap's digest counts only if it saw the whole object, in order. */
+	if (tap->plain && !tap->failed && tap->seen == (size_t) raw->len &&
+		raw->len == FT_OBJECT_HEADER_LEN + ref->bytes)
+	{
+		uint8		got[FT_SHA256_LEN];
+		unsigned int n = 0;
+
+		hashed = EVP_DigestFinal_ex(tap->sha, got, &n) == 1 &&
+			n == FT_SHA256_LEN && memcmp(got, ref->sha256, FT_SHA256_LEN) == 0;
+	}
+
 	key_id = ft_object_key_id(raw->data, raw->len, ref->hex);
 	if (key_id != 0)
 		(void) ft_tier_key(&key_id, k);
 	ft_object_decode(out, raw->data, raw->len, ref->sha256, ref->hex,
-					 ref->bytes, key_id != 0 ? k : NULL);
+					 ref->bytes, key_id != 0 ? k : NULL, hashed);
 	explicit_bzero(k, sizeof(k));
 	if (raw->maxlen > RAW_KEEP)
 	{
 		pfree(raw->data);
 		raw->data = NULL;
 	}
+	return hashed && cache && cache->error == 0 &&
+		cache->written == (size_t) ref->bytes;
 }
 
-/* The primary store, and the mirror if the primary fails. */
-static void
-fetch_cold(const FtBlobRef *ref, StringInfo out)
+/*
+ * The primary store, and the mirror if the primary fails.  Returns what
+ * ft_fetch_from says of the cache file.
+ */
+static bool
+fetch_cold(const FtBlobRef *ref, StringInfo out, FtCacheWriter *cache)
 {
 	FtObjectStore *primary = ft_tier_open(false);
 	FtObjectStore *mirror = ft_tier_open(true);
 	MemoryContext cxt = CurrentMemoryContext;
 	ResourceOwner owner = CurrentResourceOwner;
 	int			start = out->len;
+	volatile bool cached = false;
 
 	if (mirror == NULL)
 	{
-		ft_fetch_from(primary, ref, out);
+		cached = ft_fetch_from(primary, ref, out, cache);
 		primary->ops->close(primary);
-		return;
+		return cached;
 	}
 
 	BeginInternalSubTransaction(NULL);
 	MemoryContextSwitchTo(cxt);
 	PG_TRY();
 	{
-		ft_fetch_from(primary, ref, out);
+		cached = ft_fetch_from(primary, ref, out, cache);
 		ReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(cxt);
 		CurrentResourceOwner = owner;
@@ -190,11 +297,12 @@ fetch_cold(const FtBlobRef *ref, StringInfo out)
 				 errdetail("The primary tier failed: %s", edata->message)));
 		out->len = start;
 		out->data[start] = '\0';
-		ft_fetch_from(mirror, ref, out);
+		cached = ft_fetch_from(mirror, ref, out, cache);
 	}
 	PG_END_TRY();
 	primary->ops->close(primary);
 	mirror->ops->close(mirror);
+	return cached;
 }
 
 /*
@@ -249,8 +357,29 @@ ft_blob_fetch(const FtBlobRef *ref, StringInfo out)
 		return;
 	{
 		int			start = out->len;
+		FtCacheWriter *cache = ft_cache_begin(ref->hex, (size_t) ref->bytes);
+		bool		cached = false;
 
-		fetch_cold(ref, out);
-		ft_cache_put(ref->hex, out->data + start, out->len - start);
+		/* the temporary cache file goes whatever happens */
+		PG_TRY();
+		{
+			cached = fetch_cold(ref, out, cache);
+		}
+		PG_CATCH();
+		{
+			if (cache)
+				ft_cache_abort(cache);
+			PG_RE_THROW();
+		}
+		PG_END_TRY();
+		if (cache)
+		{
+			if (!cached)
+			{
+				ft_cache_rewind(cache);
+				ft_cache_write(cache, out->data + start, out->len - start);
+			}
+			ft_cache_commit(cache);
+		}
 	}
 }

@@ -170,7 +170,8 @@ file_put(FtObjectStore *store, const char *key, const char *data, size_t len)
 }
 
 static bool
-file_get(FtObjectStore *store, const char *key, StringInfo out)
+file_get(FtObjectStore *store, const char *key, StringInfo out,
+		 FtObjectTap tap, void *tap_arg)
 {
 	char	   *path = object_path(store, key);
 	int			fd;
@@ -214,6 +215,11 @@ file_get(FtObjectStore *store, const char *key, StringInfo out)
 	}
 	out->data[out->len] = '\0';
 	CloseTransientFile(fd);
+	if (tap)
+	{
+		tap(NULL, 0, 0, tap_arg);
+		tap(out->data + out->len - done, 0, done, tap_arg);
+	}
 	return true;
 }
 

@@ -67,7 +67,7 @@ ft_object_get(PG_FUNCTION_ARGS)
 	/* Room for the varlena header first, so the bytes are copied once. */
 	initStringInfo(&buf);
 	appendStringInfoSpaces(&buf, VARHDRSZ);
-	found = store->ops->get(store, key, &buf);
+	found = store->ops->get(store, key, &buf, NULL, NULL);
 	store->ops->close(store);
 	if (!found)
 		PG_RETURN_NULL();

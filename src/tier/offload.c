@@ -120,7 +120,7 @@ put_verified(FtObjectStore *store, const char *key, const StringInfo obj,
 	if (vouched && ft_offload_verify == FT_OFFLOAD_VERIFY_DIGEST)
 		return;
 	initStringInfo(&back);
-	if (!store->ops->get(store, key, &back) ||
+	if (!store->ops->get(store, key, &back, NULL, NULL) ||
 		back.len != obj->len || memcmp(back.data, obj->data, obj->len) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
@@ -415,7 +415,7 @@ ft_rekey_blobs(PG_FUNCTION_ARGS)
 												tuples->tupdesc, 2, &isnull));
 		ref.media_type = SPI_getvalue(tuples->vals[i], tuples->tupdesc, 3);
 		initStringInfo(&plain);
-		ft_fetch_from(primary, &ref, &plain);
+		(void) ft_fetch_from(primary, &ref, &plain, NULL);
 		write_cold(primary, mirror, ref.sha256, plain.data, plain.len,
 				   ref.media_type, &obj, &codec, &key_id, &stored_bytes);
 

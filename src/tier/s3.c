@@ -66,7 +66,8 @@ static bool s3_preloaded = false;
 
 static bool s3_put(FtObjectStore *store, const char *key,
 				   const char *data, size_t len);
-static bool s3_get(FtObjectStore *store, const char *key, StringInfo out);
+static bool s3_get(FtObjectStore *store, const char *key, StringInfo out,
+				   FtObjectTap tap, void *tap_arg);
 static bool s3_head(FtObjectStore *store, const char *key, uint64 *size);
 static bool s3_remove(FtObjectStore *store, const char *key);
 static void s3_list(FtObjectStore *store, const char *prefix,
@@ -747,12 +748,14 @@ s3_put(FtObjectStore *store, const char *key, const char *data, size_t len)
  * file would lift that.
  */
 static bool
-s3_get(FtObjectStore *store, const char *key, StringInfo out)
+s3_get(FtObjectStore *store, const char *key, StringInfo out,
+	   FtObjectTap tap, void *tap_arg)
 {
 	MemoryContext cxt = s3_operation_context();
 	MemoryContext old = MemoryContextSwitchTo(cxt);
 	S3Request	req = {.method = "GET",.key = key,.query = "",
-	.body_limit = MaxAllocSize - 1 - out->len,.sink = out};
+		.body_limit = MaxAllocSize - 1 - out->len,.sink = out,
+	.tap = tap,.tap_arg = tap_arg};
 	S3Response	resp = {0};
 	bool		found;
 
@@ -784,6 +787,11 @@ s3_get(FtObjectStore *store, const char *key, StringInfo out)
 		/* Without a Content-Length (or room in out's context): a copy. */
 		MemoryContextSwitchTo(old);
 		appendBinaryStringInfo(out, resp.body ? resp.body : "", resp.len);
+		if (tap)
+		{
+			tap(NULL, 0, 0, tap_arg);
+			tap(out->data + out->len - resp.len, 0, resp.len, tap_arg);
+		}
 		found = true;
 	}
 	else

@@ -39,6 +39,8 @@ typedef struct S3Request
 	bool		no_retry;		/* one attempt only (abort after failure) */
 	size_t		body_limit;		/* most response bytes kept */
 	StringInfo	sink;			/* for GET: where a 200's body will go */
+	FtObjectTap tap;			/* for GET: sees a 200's body as it lands */
+	void	   *tap_arg;
 } S3Request;
 
 /* What came back, filled by the curl callbacks and after perform. */
@@ -62,6 +64,8 @@ typedef struct S3Response
 	size_t		base;
 	bool		in_sink;
 	bool		sink_buffer;	/* body is the sink's own buffer, not a copy */
+	FtObjectTap tap;			/* the request's, called as the sink fills */
+	void	   *tap_arg;
 	long		header_status;	/* from the status line, as it arrives */
 	bool		overflow;		/* body_limit or memory ran out */
 	size_t		limit;

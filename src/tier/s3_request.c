@@ -178,6 +178,10 @@ s3_write_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
 		resp->cap = newcap;
 	}
 	memcpy(resp->body + resp->len, ptr, n);
+	/* the bytes as they lie in the sink, which is what the caller keeps */
+	if (resp->tap && resp->in_sink)
+		resp->tap(resp->body + resp->len, resp->len - resp->base, n,
+				  resp->tap_arg);
 	resp->len += n;
 	resp->body[resp->len] = '\0';
 	return n;
@@ -354,6 +358,10 @@ s3_perform_once(S3Store *st, S3Request *req, S3Response *resp)
 	resp->limit = req->body_limit;
 	resp->expect_body = strcmp(req->method, "HEAD") != 0;
 	resp->sink = req->sink;
+	resp->tap = req->tap;
+	resp->tap_arg = req->tap_arg;
+	if (req->tap)
+		req->tap(NULL, 0, 0, req->tap_arg);
 	req->read_pos = 0;
 	req->md5_failed = false;
 	if (req->md5 && EVP_DigestInit_ex(req->md5, EVP_md5(), NULL) != 1)
