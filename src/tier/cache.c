@@ -173,148 +173,78 @@ evict(const char *dir)
 	cache_estimate = total;
 }
 
-static void
-cache_failed(FtCacheWriter *w)
-{
-	errno = w->error;
-	ereport(WARNING,
-			(errcode_for_file_access(),
-			 errmsg("could not cache blob %s in \"%s\": %m", w->hex, w->dir),
-			 errdetail("The blob was read from the cold tier; only the cache is affected.")));
-}
-
 /*
- * Starts caching a blob of len bytes: a temporary file that ft_cache_write
- * fills, then ft_cache_commit renames into place or ft_cache_abort
- * removes; one of the two must follow, on the error path too.  NULL when
- * the blob is not to be cached (no cache, too large) or the file cannot
- * be created (a warning).
- */
-FtCacheWriter *
-ft_cache_begin(const char *hex, size_t len)
-{
-	FtCacheWriter *w;
-
-	if (ft_blob_cache_size <= 0 || len > (uint64) ft_blob_cache_size * 1024)
-		return NULL;
-	w = palloc0(sizeof(FtCacheWriter));
-	strlcpy(w->hex, hex, sizeof(w->hex));
-	w->dir = cache_dir();
-	w->path = psprintf("%s/%s", w->dir, hex);
-	w->tmp = psprintf("%s/.tmp-%d-%s", w->dir, MyProcPid, hex);
-	w->fd = -1;
-	if (mkdir(w->dir, S_IRWXU) != 0 && errno != EEXIST)
-	{
-		w->error = errno;
-		cache_failed(w);
-		return NULL;
-	}
-	w->fd = OpenTransientFile(w->tmp, O_WRONLY | O_CREAT | O_TRUNC | PG_BINARY);
-	if (w->fd < 0)
-	{
-		w->error = errno;
-		cache_failed(w);
-		return NULL;
-	}
-	return w;
-}
-
-/*
- * Appends bytes to the file.  Raises no error, so that it can run inside
- * a transfer's callback: a failure is remembered for ft_cache_commit.
- */
-void
-ft_cache_write(FtCacheWriter *w, const char *data, size_t len)
-{
-	size_t		done = 0;
-
-	if (w->error)
-		return;
-	while (done < len)
-	{
-		ssize_t		n = write(w->fd, data + done, len - done);
-
-		if (n <= 0)
-		{
-			w->error = (n < 0) ? errno : ENOSPC;
-			return;
-		}
-		done += n;
-	}
-	w->written += len;
-}
-
-/* Empties the file, to write it again from the start.  Raises no error. */
-void
-ft_cache_rewind(FtCacheWriter *w)
-{
-	if (w->error || w->written == 0)
-		return;
-	if (ftruncate(w->fd, 0) != 0 || lseek(w->fd, 0, SEEK_SET) != 0)
-		w->error = errno;
-	w->written = 0;
-}
-
-/* Gives up: closes and removes the temporary file. */
-void
-ft_cache_abort(FtCacheWriter *w)
-{
-	if (w->fd >= 0)
-		CloseTransientFile(w->fd);
-	w->fd = -1;
-	unlink(w->tmp);
-}
-
-/*
- * Puts the file in place, as the blob's, then evicts when the cache may
- * be over its limit.  Failures are warnings: the caller has the bytes.
- * The file is not synced: after a crash a cache file may be damaged, and
- * a damaged one is found by its hash at its next use and removed.
+ * Caches a blob's bytes, then evicts when the cache may be over its limit.
+ * Failures are warnings: the caller has the bytes already.  The file is
+ * not synced: one damaged by a crash fails its hash at its next use, and
+ * is removed and fetched again.
  *
  * XXX Each scan still lists the whole directory: with millions of cached
  * blobs a size counter in shared memory, and an LRU list beside it, would
  * be cheaper.
  */
 void
-ft_cache_commit(FtCacheWriter *w)
+ft_cache_put(const char *hex, const char *data, size_t len)
 {
-	int			fd = w->fd;
+	char	   *dir;
+	char	   *path;
+	char	   *tmp;
+	int			fd;
+	size_t		done = 0;
 
-	w->fd = -1;
-	if (CloseTransientFile(fd) != 0 && w->error == 0)
-		w->error = errno;
-	if (w->error == 0 && rename(w->tmp, w->path) != 0)
-		w->error = errno;
-	if (w->error)
-	{
-		unlink(w->tmp);
-		cache_failed(w);
+	if (ft_blob_cache_size <= 0 || len > (uint64) ft_blob_cache_size * 1024)
 		return;
+	dir = cache_dir();
+	path = psprintf("%s/%s", dir, hex);
+	tmp = psprintf("%s/.tmp-%d-%s", dir, MyProcPid, hex);
+
+	if (mkdir(dir, S_IRWXU) != 0 && errno != EEXIST)
+		goto failed;
+	fd = OpenTransientFile(tmp, O_WRONLY | O_CREAT | O_TRUNC | PG_BINARY);
+	if (fd < 0)
+		goto failed;
+	while (done < len)
+	{
+		ssize_t		n = write(fd, data + done, len - done);
+
+		if (n <= 0)
+		{
+			int			save_errno = (n < 0) ? errno : ENOSPC;
+
+			CloseTransientFile(fd);
+			unlink(tmp);
+			errno = save_errno;
+			goto failed;
+		}
+		done += n;
 	}
-	if (cache_estimate_dir == NULL || strcmp(cache_estimate_dir, w->dir) != 0)
+	if (CloseTransientFile(fd) != 0 || rename(tmp, path) != 0)
+	{
+		int			save_errno = errno;
+
+		unlink(tmp);
+		errno = save_errno;
+		goto failed;
+	}
+	if (cache_estimate_dir == NULL || strcmp(cache_estimate_dir, dir) != 0)
 	{
 		/* first write here: learn what the cache holds */
 		if (cache_estimate_dir)
 			pfree(cache_estimate_dir);
-		cache_estimate_dir = MemoryContextStrdup(TopMemoryContext, w->dir);
-		evict(w->dir);
+		cache_estimate_dir = MemoryContextStrdup(TopMemoryContext, dir);
+		evict(dir);
 	}
 	else
 	{
-		cache_estimate += w->written;
+		cache_estimate += len;
 		if (cache_estimate > (uint64) ft_blob_cache_size * 1024)
-			evict(w->dir);
+			evict(dir);
 	}
-}
+	return;
 
-/* Caches a blob's bytes at once. */
-void
-ft_cache_put(const char *hex, const char *data, size_t len)
-{
-	FtCacheWriter *w = ft_cache_begin(hex, len);
-
-	if (w == NULL)
-		return;
-	ft_cache_write(w, data, len);
-	ft_cache_commit(w);
+failed:
+	ereport(WARNING,
+			(errcode_for_file_access(),
+			 errmsg("could not cache blob %s in \"%s\": %m", hex, dir),
+			 errdetail("The blob was read from the cold tier; only the cache is affected.")));
 }

@@ -415,7 +415,7 @@ ft_rekey_blobs(PG_FUNCTION_ARGS)
 												tuples->tupdesc, 2, &isnull));
 		ref.media_type = SPI_getvalue(tuples->vals[i], tuples->tupdesc, 3);
 		initStringInfo(&plain);
-		(void) ft_fetch_from(primary, &ref, &plain, NULL);
+		ft_fetch_from(primary, &ref, &plain);
 		write_cold(primary, mirror, ref.sha256, plain.data, plain.len,
 				   ref.media_type, &obj, &codec, &key_id, &stored_bytes);
 

@@ -92,32 +92,16 @@ extern bool ft_object_stored_plain(const char *header, int64 bytes);
 #define FT_OBJECT_HEADER_LEN	24
 
 /* cache.c: the local cache of cold blobs */
-typedef struct FtCacheWriter
-{
-	int			fd;				/* of the temporary file; -1 once closed */
-	char	   *dir;
-	char	   *path;			/* where it goes */
-	char	   *tmp;			/* where it is written */
-	char		hex[FT_SHA256_HEX_LEN + 1];
-	size_t		written;
-	int			error;			/* errno of the first failure, 0 if none */
-} FtCacheWriter;
-
 extern bool ft_cache_get(const char *hex, const uint8 *sha256,
 						 StringInfo out);
-extern FtCacheWriter *ft_cache_begin(const char *hex, size_t len);
-extern void ft_cache_write(FtCacheWriter *w, const char *data, size_t len);
-extern void ft_cache_rewind(FtCacheWriter *w);
-extern void ft_cache_commit(FtCacheWriter *w);
-extern void ft_cache_abort(FtCacheWriter *w);
 extern void ft_cache_put(const char *hex, const char *data, size_t len);
 
 /* fetch.c: the bytes of a blob, wherever they are */
 extern FtObjectStore *ft_tier_open(bool mirror);
 extern void ft_object_key(const char *hex, char *key);
 extern bool ft_tier_key(int32 *key_id, uint8 *key);
-extern bool ft_fetch_from(FtObjectStore *store, const FtBlobRef *ref,
-						  StringInfo out, FtCacheWriter *cache);
+extern void ft_fetch_from(FtObjectStore *store, const FtBlobRef *ref,
+						  StringInfo out);
 extern void ft_blob_fetch(const FtBlobRef *ref, StringInfo out);
 
 #define FT_OBJECT_KEY_LEN	(6 + 3 + FT_SHA256_HEX_LEN + 1)
