@@ -43,8 +43,9 @@
 # the same round, going first every other round.  Offload verifies every
 # object it wrote (by the service's ETag, else by reading it back) before
 # it commits, and blob() checks every byte's SHA-256 and writes the blob
-# into the cache; curl does none of that.  The medians of the rounds are
-# printed.
+# into the cache; curl does none of that.  blob() is also timed with the
+# cache turned off (ftstore.blob_cache_size = 0), to show what filling the
+# cache costs.  The medians of the rounds are printed.
 #
 # FTSTORE_BENCH_S3_ONLY=tier skips the first part.  PG_CONFIG names the
 # PostgreSQL 15 installation to build and run against (default the
@@ -406,11 +407,13 @@ tier_step()
 			curl -K "$RUN_DIR/jobs/tier-put-$r.curl" >/dev/null || die "curl's upload failed"
 			t1=$(now)
 			;;
-		blob)
+		blob | blob-nocache)
 			as_server find "$RUN_DIR/cache" -type f -delete
 			# The dataset's id is looked up once (an init plan), not per row.
 			t0=$(now)
-			out=$("${PSQL[@]}" -At "${TIER_SET[@]}" -c "SELECT sum(length(ftstore.blob(s.sample, 1)))
+			out=$("${PSQL[@]}" -At "${TIER_SET[@]}" \
+				-c "SET ftstore.blob_cache_size = '$([ "$2" = blob ] && echo 4GB || echo 0)'" \
+				-c "SELECT sum(length(ftstore.blob(s.sample, 1)))
 				FROM ftstore.samples s WHERE s.dataset_id = (SELECT ftstore.dataset_id('$ds'))" | tail -n 1)
 			t1=$(now)
 			[ "$out" = "$tier_bytes" ] || die "blob() read \"$out\" bytes, not $tier_bytes"
@@ -428,15 +431,16 @@ tier_count=$((tier_n + tier_large_n))
 declare -A tier_secs=()
 offload_ratios=
 read_ratios=
+nocache_ratios=
 for ((r = 1; r <= TIER_RUNS; r++)); do
 	echo "==> Tier round $r of $TIER_RUNS"
 	tier_round "$r"
 	tier_bytes=$(bytes_of "tier$r")
 	# Alternate which goes first, so neither always meets a warmer service.
 	if [ $((r % 2)) -eq 1 ]; then
-		steps="offload curl-put blob curl-get"
+		steps="offload curl-put blob blob-nocache curl-get"
 	else
-		steps="curl-put offload curl-get blob"
+		steps="curl-put offload curl-get blob-nocache blob"
 	fi
 	for step in $steps; do
 		t=$(tier_step "$r" "$step")
@@ -446,13 +450,15 @@ for ((r = 1; r <= TIER_RUNS; r++)); do
 	done
 	offload_ratios+="$(awk -v a="$t_curl_put" -v b="$t_offload" 'BEGIN { print a / b }') "
 	read_ratios+="$(awk -v a="$t_curl_get" -v b="$t_blob" 'BEGIN { print a / b }') "
+	nocache_ratios+="$(awk -v a="$t_curl_get" -v b="$t_blob_nocache" 'BEGIN { print a / b }') "
 done
 
 echo
 echo "Cold tier on s3rver against curl, concurrency 1 (offload is one backend), median of $TIER_RUNS rounds"
 echo "  each round: $tier_count blobs, $((tier_bytes / 1048576)) MB ($tier_n x $tier_kb kB, $tier_large_n x $tier_large_mb MB)"
 printf '  %-36s %12s %12s %10s %14s\n' step "ftstore MB/s" "curl MB/s" ratio "round ratios"
-for row in "offload|offload|curl-put|$offload_ratios" "blob() of all, cold cache|blob|curl-get|$read_ratios"; do
+for row in "offload|offload|curl-put|$offload_ratios" "blob() of all, cold cache|blob|curl-get|$read_ratios" \
+	"blob() of all, no cache (not filled)|blob-nocache|curl-get|$nocache_ratios"; do
 	IFS='|' read -r what ft cu ratios <<<"$row"
 	ft=$(echo "${tier_secs[$ft]}" | median)
 	cu=$(echo "${tier_secs[$cu]}" | median)
