@@ -714,8 +714,9 @@ s3_put_multipart(FtObjectStore *store, const char *key,
 /*
  * Returns whether the service vouched for what it stored: its ETag is the
  * MD5 of the bytes sent (each part's too, for a multipart upload).  The
- * MD5 is computed as curl sends the body, so that on a two-CPU machine it
- * costs next to nothing.  A different ETag, whatever its cause (a damaged
+ * MD5 is computed as curl takes the body, piece by piece, while the
+ * service reads the previous piece, rather than in a pass of its own
+ * before the request.  A different ETag, whatever its cause (a damaged
  * object, or a service whose ETags are not MD5s, as S3 with SSE-KMS),
  * makes it false, and the caller reads the object back.
  */

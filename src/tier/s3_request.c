@@ -392,7 +392,6 @@ s3_perform_once(S3Store *st, S3Request *req, S3Response *resp)
 	{
 		"content-type", "application/xml"
 	};
-
 	auth = ft_sigv4_authorization(req->method, path, req->query,
 								  headers, nheaders, payload_hash, amz_date,
 								  ft_s3_region, "s3",
