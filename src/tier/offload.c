@@ -178,6 +178,7 @@ offload_one(const uint8 *sha256, FtObjectStore *primary,
 	char		nulls_k[5] = {' ', ' ', ' ', ' ', ' '};
 	bool		isnull;
 	bytea	   *hash = hash_bytea(sha256);
+	SPITupleTable *locked;
 	char	   *media_type;
 	const char *data;
 	size_t		len;
@@ -202,12 +203,19 @@ offload_one(const uint8 *sha256, FtObjectStore *primary,
 		elog(ERROR, "could not lock blob: %s", SPI_result_code_string(ret));
 	if (SPI_processed != 1)
 		return false;
-	media_type = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-	hot_bytes(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2,
-							&isnull), hot, &data, &len);
+	locked = SPI_tuptable;
+	media_type = SPI_getvalue(locked->vals[0], locked->tupdesc, 1);
+	hot_bytes(SPI_getbinval(locked->vals[0], locked->tupdesc, 2, &isnull),
+			  hot, &data, &len);
 
 	write_cold(primary, mirror, sha256, data, len, media_type, obj, &codec,
 			   &key_id, &stored_bytes);
+
+	/*
+	 * The tuple (with the bytes of a blob stored inline) goes now, not at
+	 * the end of the whole offload.
+	 */
+	SPI_freetuptable(locked);
 
 	args[1] = CStringGetTextDatum(codec);
 	args[2] = Int32GetDatum(key_id);
