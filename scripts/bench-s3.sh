@@ -31,21 +31,31 @@
 # FTSTORE_BENCH_S3_STREAMS (concurrency, default 4), FTSTORE_BENCH_S3_RUNS
 # (default 5).
 #
-# Then the cold tier itself, once: FTSTORE_BENCH_S3_TIER ("count:kB",
-# default 200:256) JPEGs made from the shared ones, each padded with random
-# bytes so that all differ, and FTSTORE_BENCH_S3_TIER_LARGE ("count:MB",
-# default 3:8) more, are stored as blobs of samples; ftstore.offload()
-# moves them to s3rver, and ftstore.blob() reads them all back on a cold
-# cache.  Offload is one backend, so curl is timed at concurrency 1 here,
-# uploading and downloading the same files.  Offload also reads every
-# object back to verify it before it commits (a GET per PUT), and blob()
-# checks every byte's SHA-256; curl does neither.
+# Then the cold tier itself, in FTSTORE_BENCH_S3_TIER_RUNS rounds (default
+# the same as FTSTORE_BENCH_S3_RUNS): each round, FTSTORE_BENCH_S3_TIER
+# ("count:kB", default 200:256) JPEGs made from the shared ones, each
+# padded with new random bytes so that all differ, and
+# FTSTORE_BENCH_S3_TIER_LARGE ("count:MB", default 3:8) more, are stored
+# as blobs of the samples of a new dataset (untimed); ftstore.offload()
+# moves them to s3rver, and ftstore.blob() reads them all back on an
+# emptied cache.  Offload is one backend, so curl is timed at concurrency
+# 1, uploading and downloading the same files under keys of its own, in
+# the same round, going first every other round.  Offload verifies every
+# object it wrote (by the service's ETag, else by reading it back) before
+# it commits, and blob() checks every byte's SHA-256 and writes the blob
+# into the cache; curl does none of that.  blob() is also timed with the
+# cache turned off (ftstore.blob_cache_size = 0), to show what filling the
+# cache costs.  The medians of the rounds are printed.
+#
+# FTSTORE_BENCH_S3_ONLY=tier skips the first part.  PG_CONFIG names the
+# PostgreSQL 15 installation to build and run against (default the
+# system's).
 
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-PGBIN=/usr/lib/postgresql/15/bin
-PG_CONFIG=$PGBIN/pg_config
+PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
+PGBIN=$("$PG_CONFIG" --bindir)
 PORT=${FTSTORE_BENCH_S3_PORT:-5467}
 S3PORT=${FTSTORE_BENCH_S3_S3PORT:-4599}
 SMALL=${FTSTORE_BENCH_S3_SMALL:-200:256}
@@ -54,6 +64,8 @@ TIER=${FTSTORE_BENCH_S3_TIER:-200:256}
 TIER_LARGE=${FTSTORE_BENCH_S3_TIER_LARGE:-3:8}
 STREAMS=${FTSTORE_BENCH_S3_STREAMS:-4}
 RUNS=${FTSTORE_BENCH_S3_RUNS:-5}
+TIER_RUNS=${FTSTORE_BENCH_S3_TIER_RUNS:-$RUNS}
+ONLY=${FTSTORE_BENCH_S3_ONLY:-}
 BUCKET=bench
 
 die()
@@ -62,11 +74,12 @@ die()
 	exit 1
 }
 
-for v in "$PORT" "$S3PORT" "$STREAMS" "$RUNS" "${SMALL%%:*}" "${SMALL##*:}" "${LARGE%%:*}" "${LARGE##*:}" \
+for v in "$PORT" "$S3PORT" "$STREAMS" "$RUNS" "$TIER_RUNS" "${SMALL%%:*}" "${SMALL##*:}" "${LARGE%%:*}" "${LARGE##*:}" \
 	"${TIER%%:*}" "${TIER##*:}" "${TIER_LARGE%%:*}" "${TIER_LARGE##*:}"; do
 	case $v in '' | *[!0-9]*) die "settings must be numbers (got \"$v\")" ;; esac
 done
-[ "$STREAMS" -ge 1 ] && [ "$RUNS" -ge 1 ] || die "streams and runs must be at least 1"
+[ "$STREAMS" -ge 1 ] && [ "$RUNS" -ge 1 ] && [ "$TIER_RUNS" -ge 1 ] || die "streams and runs must be at least 1"
+case $ONLY in '' | tier) ;; *) die "FTSTORE_BENCH_S3_ONLY is empty or \"tier\" (got \"$ONLY\")" ;; esac
 
 if [ "$(id -u)" -eq 0 ]; then
 	SERVER_USER=postgres
@@ -171,75 +184,15 @@ export PGHOST=$SOCK_DIR PGPORT=$PORT PGUSER=$SERVER_USER PGDATABASE=postgres
 PSQL=("$PGBIN/psql" -X -q -v ON_ERROR_STOP=1)
 "${PSQL[@]}" -c 'CREATE EXTENSION ftstore' || die "CREATE EXTENSION failed"
 
-# ---------------------------------------------------------------------------
-# The files, and each stream's share of them.
-# ---------------------------------------------------------------------------
-
-small_n=${SMALL%%:*}
-small_kb=${SMALL##*:}
-large_n=${LARGE%%:*}
-large_mb=${LARGE##*:}
-echo "==> Writing $small_n files of $small_kb kB and $large_n of $large_mb MB (random bytes)"
-mkdir -p "$RUN_DIR/files/small" "$RUN_DIR/files/large"
-for ((i = 0; i < small_n; i++)); do
-	head -c $((small_kb * 1024)) /dev/urandom >"$RUN_DIR/files/small/$(printf %04d "$i")"
-done
-for ((i = 0; i < large_n; i++)); do
-	head -c $((large_mb * 1024 * 1024)) /dev/urandom >"$RUN_DIR/files/large/$(printf %04d "$i")"
-done
-[ "$(id -u)" -ne 0 ] || chown -R "$SERVER_USER" "$RUN_DIR/files"
-
-# jobs SET: one psql script and one curl config per stream and direction.
-write_jobs()
+# MB/s of BYTES moved in SECONDS.
+mbps()
 {
-	local set=$1 files=("$RUN_DIR"/files/"$1"/*) s i f key
-	for ((s = 0; s < STREAMS; s++)); do
-		: >"$RUN_DIR/jobs/$set-put-$s.sql"
-		: >"$RUN_DIR/jobs/$set-get-$s.sql"
-		: >"$RUN_DIR/jobs/$set-read-$s.sql"
-		printf '%s\n' 'aws-sigv4 = "aws:amz:us-east-1:s3"' 'user = "S3RVER:S3RVER"' \
-			'header = "x-amz-content-sha256: UNSIGNED-PAYLOAD"' 'silent' 'show-error' 'fail' \
-			>"$RUN_DIR/jobs/$set-put-$s.curl"
-		cp "$RUN_DIR/jobs/$set-put-$s.curl" "$RUN_DIR/jobs/$set-get-$s.curl"
-	done
-	for ((i = 0; i < ${#files[@]}; i++)); do
-		f=${files[$i]}
-		s=$((i % STREAMS))
-		key=$set/$(basename "$f")
-		echo "SELECT ftstore.object_put('s3://$BUCKET/ft', '$key', pg_read_binary_file('$f'));" \
-			>>"$RUN_DIR/jobs/$set-put-$s.sql"
-		echo "SELECT length(ftstore.object_get('s3://$BUCKET/ft', '$key'));" \
-			>>"$RUN_DIR/jobs/$set-get-$s.sql"
-		echo "SELECT length(pg_read_binary_file('$f'));" \
-			>>"$RUN_DIR/jobs/$set-read-$s.sql"
-		printf 'upload-file = "%s"\nurl = "http://127.0.0.1:%s/%s/curl/%s"\n' \
-			"$f" "$S3PORT" "$BUCKET" "$key" >>"$RUN_DIR/jobs/$set-put-$s.curl"
-		printf 'url = "http://127.0.0.1:%s/%s/curl/%s"\noutput = "/dev/null"\n' \
-			"$S3PORT" "$BUCKET" "$key" >>"$RUN_DIR/jobs/$set-get-$s.curl"
-	done
+	awk -v b="$1" -v t="$2" 'BEGIN { printf "%.1f\n", b / 1048576 / t }'
 }
-write_jobs small
-write_jobs large
 
-# timed TOOL SET DIRECTION: seconds for all streams, run at once.
-timed()
+median()
 {
-	local tool=$1 set=$2 dir=$3 s t0 t1 pids=() rc=0
-	t0=$(now)
-	for ((s = 0; s < STREAMS; s++)); do
-		if [ "$tool" = ftstore ] || [ "$tool" = read ]; then
-			"${PSQL[@]}" -At -f "$RUN_DIR/jobs/$set-$dir-$s.sql" >/dev/null &
-		else
-			curl -K "$RUN_DIR/jobs/$set-$dir-$s.curl" &
-		fi
-		pids+=($!)
-	done
-	for p in "${pids[@]}"; do
-		wait "$p" || rc=$?
-	done
-	t1=$(now)
-	[ "$rc" -eq 0 ] || die "$tool $dir of the $set files failed"
-	echo "$t0 $t1" | awk '{ printf "%.4f\n", $2 - $1 }'
+	tr ' ' '\n' | grep . | sort -g | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
 }
 
 bytes_of()
@@ -247,61 +200,129 @@ bytes_of()
 	du -cb "$RUN_DIR"/files/"$1"/* | tail -n 1 | cut -f1
 }
 
-declare -A secs=()
-for ((r = 1; r <= RUNS; r++)); do
-	echo "==> Run $r of $RUNS"
-	for set in small large; do
-		# What ftstore's put spends reading the files into bytea values,
-		# for the reader of the figures: curl reads them as it sends.
-		t=$(timed read "$set" read)
-		secs[read.$set.read]+="$t "
-		for dir in put get; do
-			# Alternate which tool goes first, so neither always meets a
-			# warmer service.
-			if [ $((r % 2)) -eq 1 ]; then order="ftstore curl"; else order="curl ftstore"; fi
-			for tool in $order; do
-				t=$(timed "$tool" "$set" "$dir")
-				secs[$tool.$set.$dir]+="$t "
-				printf '    %-7s %-5s %-3s %8.3f s\n' "$tool" "$set" "$dir" "$t"
+# ---------------------------------------------------------------------------
+# The files, and each stream's share of them.
+# ---------------------------------------------------------------------------
+
+if [ "$ONLY" != tier ]; then
+	small_n=${SMALL%%:*}
+	small_kb=${SMALL##*:}
+	large_n=${LARGE%%:*}
+	large_mb=${LARGE##*:}
+	echo "==> Writing $small_n files of $small_kb kB and $large_n of $large_mb MB (random bytes)"
+	mkdir -p "$RUN_DIR/files/small" "$RUN_DIR/files/large"
+	for ((i = 0; i < small_n; i++)); do
+		head -c $((small_kb * 1024)) /dev/urandom >"$RUN_DIR/files/small/$(printf %04d "$i")"
+	done
+	for ((i = 0; i < large_n; i++)); do
+		head -c $((large_mb * 1024 * 1024)) /dev/urandom >"$RUN_DIR/files/large/$(printf %04d "$i")"
+	done
+	[ "$(id -u)" -ne 0 ] || chown -R "$SERVER_USER" "$RUN_DIR/files"
+
+	# jobs SET: one psql script and one curl config per stream and direction.
+	write_jobs()
+	{
+		local set=$1 files=("$RUN_DIR"/files/"$1"/*) s i f key
+		for ((s = 0; s < STREAMS; s++)); do
+			: >"$RUN_DIR/jobs/$set-put-$s.sql"
+			: >"$RUN_DIR/jobs/$set-get-$s.sql"
+			: >"$RUN_DIR/jobs/$set-read-$s.sql"
+			printf '%s\n' 'aws-sigv4 = "aws:amz:us-east-1:s3"' 'user = "S3RVER:S3RVER"' \
+				'header = "x-amz-content-sha256: UNSIGNED-PAYLOAD"' 'silent' 'show-error' 'fail' \
+				>"$RUN_DIR/jobs/$set-put-$s.curl"
+			cp "$RUN_DIR/jobs/$set-put-$s.curl" "$RUN_DIR/jobs/$set-get-$s.curl"
+		done
+		for ((i = 0; i < ${#files[@]}; i++)); do
+			f=${files[$i]}
+			s=$((i % STREAMS))
+			key=$set/$(basename "$f")
+			echo "SELECT ftstore.object_put('s3://$BUCKET/ft', '$key', pg_read_binary_file('$f'));" \
+				>>"$RUN_DIR/jobs/$set-put-$s.sql"
+			echo "SELECT length(ftstore.object_get('s3://$BUCKET/ft', '$key'));" \
+				>>"$RUN_DIR/jobs/$set-get-$s.sql"
+			echo "SELECT length(pg_read_binary_file('$f'));" \
+				>>"$RUN_DIR/jobs/$set-read-$s.sql"
+			printf 'upload-file = "%s"\nurl = "http://127.0.0.1:%s/%s/curl/%s"\n' \
+				"$f" "$S3PORT" "$BUCKET" "$key" >>"$RUN_DIR/jobs/$set-put-$s.curl"
+			printf 'url = "http://127.0.0.1:%s/%s/curl/%s"\noutput = "/dev/null"\n' \
+				"$S3PORT" "$BUCKET" "$key" >>"$RUN_DIR/jobs/$set-get-$s.curl"
+		done
+	}
+	write_jobs small
+	write_jobs large
+
+	# timed TOOL SET DIRECTION: seconds for all streams, run at once.
+	timed()
+	{
+		local tool=$1 set=$2 dir=$3 s t0 t1 pids=() rc=0
+		t0=$(now)
+		for ((s = 0; s < STREAMS; s++)); do
+			if [ "$tool" = ftstore ] || [ "$tool" = read ]; then
+				"${PSQL[@]}" -At -f "$RUN_DIR/jobs/$set-$dir-$s.sql" >/dev/null &
+			else
+				curl -K "$RUN_DIR/jobs/$set-$dir-$s.curl" &
+			fi
+			pids+=($!)
+		done
+		for p in "${pids[@]}"; do
+			wait "$p" || rc=$?
+		done
+		t1=$(now)
+		[ "$rc" -eq 0 ] || die "$tool $dir of the $set files failed"
+		echo "$t0 $t1" | awk '{ printf "%.4f\n", $2 - $1 }'
+	}
+
+	declare -A secs=()
+	for ((r = 1; r <= RUNS; r++)); do
+		echo "==> Run $r of $RUNS"
+		for set in small large; do
+			# What ftstore's put spends reading the files into bytea values,
+			# for the reader of the figures: curl reads them as it sends.
+			t=$(timed read "$set" read)
+			secs[read.$set.read]+="$t "
+			for dir in put get; do
+				# Alternate which tool goes first, so neither always meets a
+				# warmer service.
+				if [ $((r % 2)) -eq 1 ]; then order="ftstore curl"; else order="curl ftstore"; fi
+				for tool in $order; do
+					t=$(timed "$tool" "$set" "$dir")
+					secs[$tool.$set.$dir]+="$t "
+					printf '    %-7s %-5s %-3s %8.3f s\n' "$tool" "$set" "$dir" "$t"
+				done
 			done
 		done
 	done
-done
 
-echo "==> Checking every object ftstore wrote against its file (untimed)"
-bad=0
-for f in "$RUN_DIR"/files/small/* "$RUN_DIR"/files/large/*; do
-	set=$(basename "$(dirname "$f")")
-	want=$(sha256sum "$f" | cut -d' ' -f1)
-	got=$("${PSQL[@]}" -At -c "SELECT encode(sha256(ftstore.object_get('s3://$BUCKET/ft', '$set/$(basename "$f")')), 'hex')")
-	[ "$want" = "$got" ] || { echo "    $set/$(basename "$f"): sha256 differs" >&2; bad=$((bad + 1)); }
-done
-[ "$bad" -eq 0 ] || die "$bad objects came back different"
-echo "    all $((small_n + large_n)) objects identical"
-
-median()
-{
-	tr ' ' '\n' | grep . | sort -g | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
-}
-
-echo
-echo "S3 store against curl, s3rver 3.7.1 on 127.0.0.1, $STREAMS streams, median of $RUNS runs"
-echo "  machine: $(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1); $(curl --version | head -n 1 | cut -d' ' -f1-2)"
-printf '  %-26s %12s %12s %10s\n' step "ftstore MB/s" "curl MB/s" ratio
-for set in small large; do
-	b=$(bytes_of "$set")
-	if [ "$set" = small ]; then what="$small_n x $small_kb kB"; else what="$large_n x $large_mb MB"; fi
-	rd=$(echo "${secs[read.$set.read]}" | median)
-	awk -v b="$b" -v rd="$rd" -v what="read $what" 'BEGIN {
-		printf "  %-26s %12.1f %12s %10s\n", what " (in put)", b / 1048576 / rd, "-", "-" }'
-	for dir in put get; do
-		ft=$(echo "${secs[ftstore.$set.$dir]}" | median)
-		cu=$(echo "${secs[curl.$set.$dir]}" | median)
-		awk -v b="$b" -v ft="$ft" -v cu="$cu" -v what="$dir $what" 'BEGIN {
-			f = b / 1048576 / ft; c = b / 1048576 / cu;
-			printf "  %-26s %12.1f %12.1f %9.2fx\n", what, f, c, f / c }'
+	echo "==> Checking every object ftstore wrote against its file (untimed)"
+	bad=0
+	for f in "$RUN_DIR"/files/small/* "$RUN_DIR"/files/large/*; do
+		set=$(basename "$(dirname "$f")")
+		want=$(sha256sum "$f" | cut -d' ' -f1)
+		got=$("${PSQL[@]}" -At -c "SELECT encode(sha256(ftstore.object_get('s3://$BUCKET/ft', '$set/$(basename "$f")')), 'hex')")
+		[ "$want" = "$got" ] || { echo "    $set/$(basename "$f"): sha256 differs" >&2; bad=$((bad + 1)); }
 	done
-done
+	[ "$bad" -eq 0 ] || die "$bad objects came back different"
+	echo "    all $((small_n + large_n)) objects identical"
+
+	echo
+	echo "S3 store against curl, s3rver 3.7.1 on 127.0.0.1, $STREAMS streams, median of $RUNS runs"
+	echo "  machine: $(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1); $(curl --version | head -n 1 | cut -d' ' -f1-2)"
+	printf '  %-26s %12s %12s %10s\n' step "ftstore MB/s" "curl MB/s" ratio
+	for set in small large; do
+		b=$(bytes_of "$set")
+		if [ "$set" = small ]; then what="$small_n x $small_kb kB"; else what="$large_n x $large_mb MB"; fi
+		rd=$(echo "${secs[read.$set.read]}" | median)
+		awk -v b="$b" -v rd="$rd" -v what="read $what" 'BEGIN {
+			printf "  %-26s %12.1f %12s %10s\n", what " (in put)", b / 1048576 / rd, "-", "-" }'
+		for dir in put get; do
+			ft=$(echo "${secs[ftstore.$set.$dir]}" | median)
+			cu=$(echo "${secs[curl.$set.$dir]}" | median)
+			awk -v b="$b" -v ft="$ft" -v cu="$cu" -v what="$dir $what" 'BEGIN {
+				f = b / 1048576 / ft; c = b / 1048576 / cu;
+				printf "  %-26s %12.1f %12.1f %9.2fx\n", what, f, c, f / c }'
+		done
+	done
+fi
 
 # ---------------------------------------------------------------------------
 # The cold tier: offload and cold reads against curl at concurrency 1.
@@ -314,8 +335,9 @@ tier_large_mb=${TIER_LARGE##*:}
 JPEGS=("$ROOT"/../shared/data/llamafactory/mllm_demo_data/*.jpg)
 [ -f "${JPEGS[0]}" ] || die "no shared JPEGs in $ROOT/../shared/data/llamafactory/mllm_demo_data"
 echo
-echo "==> The cold tier: $tier_n JPEGs of $tier_kb kB and $tier_large_n of $tier_large_mb MB"
-mkdir -p "$RUN_DIR/files/tier" "$RUN_DIR/cache"
+echo "==> The cold tier: $TIER_RUNS rounds of $tier_n JPEGs of $tier_kb kB and $tier_large_n of $tier_large_mb MB"
+mkdir -p "$RUN_DIR/cache"
+[ "$(id -u)" -ne 0 ] || chown "$SERVER_USER" "$RUN_DIR/cache"
 
 # make_jpeg SRC SIZE OUT: a shared JPEG, then random bytes up to the size,
 # so that every file, and so every blob, differs.
@@ -323,77 +345,124 @@ make_jpeg()
 {
 	{ cat "$1"; head -c $(($2 - $(stat -c %s "$1"))) /dev/urandom; } >"$3"
 }
-for ((i = 0; i < tier_n; i++)); do
-	make_jpeg "${JPEGS[$((i % ${#JPEGS[@]}))]}" $((tier_kb * 1024)) \
-		"$RUN_DIR/files/tier/s$(printf %04d "$i").jpg"
-done
-for ((i = 0; i < tier_large_n; i++)); do
-	make_jpeg "${JPEGS[$((i % ${#JPEGS[@]}))]}" $((tier_large_mb * 1024 * 1024)) \
-		"$RUN_DIR/files/tier/l$(printf %04d "$i").jpg"
-done
-[ "$(id -u)" -ne 0 ] || chown -R "$SERVER_USER" "$RUN_DIR/files/tier" "$RUN_DIR/cache"
 
 TIER_SET=(-c "SET ftstore.tier_url = 's3://$BUCKET/tier'"
 	-c "SET ftstore.blob_cache_dir = '$RUN_DIR/cache'"
 	-c "SET ftstore.blob_cache_size = '4GB'")
-printf '%s\n' 'aws-sigv4 = "aws:amz:us-east-1:s3"' 'user = "S3RVER:S3RVER"' \
-	'header = "x-amz-content-sha256: UNSIGNED-PAYLOAD"' 'silent' 'show-error' 'fail' \
-	>"$RUN_DIR/jobs/tier-put.curl"
-cp "$RUN_DIR/jobs/tier-put.curl" "$RUN_DIR/jobs/tier-get.curl"
-echo "SELECT ftstore.create_dataset('bench_s3_tier') IS NOT NULL;" >"$RUN_DIR/jobs/tier-load.sql"
-n=0
-for f in "$RUN_DIR"/files/tier/*; do
-	n=$((n + 1))
-	printf '%s\n' "INSERT INTO ftstore.samples (dataset_id, sample, source, record)" \
-		"SELECT ftstore.dataset_id('bench_s3_tier'), ftstore.ftsample(jsonb_build_object(" \
-		"  'messages', jsonb_build_array(" \
-		"    jsonb_build_object('role', 'user', 'content', '<image>What is this?')," \
-		"    jsonb_build_object('role', 'assistant', 'content', 'A picture.'))," \
-		"  'images', jsonb_build_array(ftstore.store_blob('bench_s3_tier'," \
-		"    pg_read_binary_file('$f'), 'image/jpeg')))), 'bench', $n;" \
-		>>"$RUN_DIR/jobs/tier-load.sql"
-	printf 'upload-file = "%s"\nurl = "http://127.0.0.1:%s/%s/curltier/%s"\n' \
-		"$f" "$S3PORT" "$BUCKET" "$(basename "$f")" >>"$RUN_DIR/jobs/tier-put.curl"
-	printf 'url = "http://127.0.0.1:%s/%s/curltier/%s"\noutput = "/dev/null"\n' \
-		"$S3PORT" "$BUCKET" "$(basename "$f")" >>"$RUN_DIR/jobs/tier-get.curl"
-done
-"${PSQL[@]}" -At -f "$RUN_DIR/jobs/tier-load.sql" >/dev/null || die "storing the blobs failed"
-tier_bytes=$(bytes_of tier)
+
+# tier_round R: new files, stored as the blobs of dataset bench_s3_tier_R,
+# and the curl configs that upload and download the same files.
+tier_round()
+{
+	local r=$1 dir=$RUN_DIR/files/tier$1 ds=bench_s3_tier_$1 i n=0 f
+	mkdir -p "$dir"
+	for ((i = 0; i < tier_n; i++)); do
+		make_jpeg "${JPEGS[$((i % ${#JPEGS[@]}))]}" $((tier_kb * 1024)) "$dir/s$(printf %04d "$i").jpg"
+	done
+	for ((i = 0; i < tier_large_n; i++)); do
+		make_jpeg "${JPEGS[$((i % ${#JPEGS[@]}))]}" $((tier_large_mb * 1024 * 1024)) "$dir/l$(printf %04d "$i").jpg"
+	done
+	[ "$(id -u)" -ne 0 ] || chown -R "$SERVER_USER" "$dir"
+	printf '%s\n' 'aws-sigv4 = "aws:amz:us-east-1:s3"' 'user = "S3RVER:S3RVER"' \
+		'header = "x-amz-content-sha256: UNSIGNED-PAYLOAD"' 'silent' 'show-error' 'fail' \
+		>"$RUN_DIR/jobs/tier-put-$r.curl"
+	cp "$RUN_DIR/jobs/tier-put-$r.curl" "$RUN_DIR/jobs/tier-get-$r.curl"
+	echo "SELECT ftstore.create_dataset('$ds') IS NOT NULL;" >"$RUN_DIR/jobs/tier-load-$r.sql"
+	for f in "$dir"/*; do
+		n=$((n + 1))
+		printf '%s\n' "INSERT INTO ftstore.samples (dataset_id, sample, source, record)" \
+			"SELECT ftstore.dataset_id('$ds'), ftstore.ftsample(jsonb_build_object(" \
+			"  'messages', jsonb_build_array(" \
+			"    jsonb_build_object('role', 'user', 'content', '<image>What is this?')," \
+			"    jsonb_build_object('role', 'assistant', 'content', 'A picture.'))," \
+			"  'images', jsonb_build_array(ftstore.store_blob('$ds'," \
+			"    pg_read_binary_file('$f'), 'image/jpeg')))), 'bench', $n;" \
+			>>"$RUN_DIR/jobs/tier-load-$r.sql"
+		printf 'upload-file = "%s"\nurl = "http://127.0.0.1:%s/%s/curltier%s/%s"\n' \
+			"$f" "$S3PORT" "$BUCKET" "$r" "$(basename "$f")" >>"$RUN_DIR/jobs/tier-put-$r.curl"
+		printf 'url = "http://127.0.0.1:%s/%s/curltier%s/%s"\noutput = "/dev/null"\n' \
+			"$S3PORT" "$BUCKET" "$r" "$(basename "$f")" >>"$RUN_DIR/jobs/tier-get-$r.curl"
+	done
+	"${PSQL[@]}" -At -f "$RUN_DIR/jobs/tier-load-$r.sql" >/dev/null || die "storing the blobs of round $r failed"
+}
 
 seconds()
 {
 	echo "$1 $2" | awk '{ print $2 - $1 }'
 }
 
-t0=$(now)
-moved=$("${PSQL[@]}" -At "${TIER_SET[@]}" -c "SELECT ftstore.offload('bench_s3_tier')" | tail -n 1)
-t1=$(now)
-offload_s=$(seconds "$t0" "$t1")
-[ "$moved" = "$n" ] || die "offload moved \"$moved\" blobs, not $n"
-t0=$(now)
-curl -K "$RUN_DIR/jobs/tier-put.curl" || die "curl's upload failed"
-t1=$(now)
-curl_put_s=$(seconds "$t0" "$t1")
+# tier_step R WHAT: seconds of one step of round R.
+tier_step()
+{
+	local r=$1 ds=bench_s3_tier_$1 t0 t1 out
+	case $2 in
+		offload)
+			t0=$(now)
+			out=$("${PSQL[@]}" -At "${TIER_SET[@]}" -c "SELECT ftstore.offload('$ds')" | tail -n 1)
+			t1=$(now)
+			[ "$out" = "$tier_count" ] || die "offload moved \"$out\" blobs, not $tier_count"
+			;;
+		curl-put)
+			t0=$(now)
+			curl -K "$RUN_DIR/jobs/tier-put-$r.curl" >/dev/null || die "curl's upload failed"
+			t1=$(now)
+			;;
+		blob | blob-nocache)
+			as_server find "$RUN_DIR/cache" -type f -delete
+			# The dataset's id is looked up once (an init plan), not per row.
+			t0=$(now)
+			out=$("${PSQL[@]}" -At "${TIER_SET[@]}" \
+				-c "SET ftstore.blob_cache_size = '$([ "$2" = blob ] && echo 4GB || echo 0)'" \
+				-c "SELECT sum(length(ftstore.blob(s.sample, 1)))
+				FROM ftstore.samples s WHERE s.dataset_id = (SELECT ftstore.dataset_id('$ds'))" | tail -n 1)
+			t1=$(now)
+			[ "$out" = "$tier_bytes" ] || die "blob() read \"$out\" bytes, not $tier_bytes"
+			;;
+		curl-get)
+			t0=$(now)
+			curl -K "$RUN_DIR/jobs/tier-get-$r.curl" || die "curl's download failed"
+			t1=$(now)
+			;;
+	esac
+	seconds "$t0" "$t1"
+}
 
-as_server find "$RUN_DIR/cache" -type f -delete
-t0=$(now)
-got=$("${PSQL[@]}" -At "${TIER_SET[@]}" -c "SELECT sum(length(ftstore.blob(s.sample, 1)))
-	FROM ftstore.samples s WHERE s.dataset_id = ftstore.dataset_id('bench_s3_tier')" | tail -n 1)
-t1=$(now)
-read_s=$(seconds "$t0" "$t1")
-[ "$got" = "$tier_bytes" ] || die "blob() read \"$got\" bytes, not $tier_bytes"
-t0=$(now)
-curl -K "$RUN_DIR/jobs/tier-get.curl" || die "curl's download failed"
-t1=$(now)
-curl_get_s=$(seconds "$t0" "$t1")
+tier_count=$((tier_n + tier_large_n))
+declare -A tier_secs=()
+offload_ratios=
+read_ratios=
+nocache_ratios=
+for ((r = 1; r <= TIER_RUNS; r++)); do
+	echo "==> Tier round $r of $TIER_RUNS"
+	tier_round "$r"
+	tier_bytes=$(bytes_of "tier$r")
+	# Alternate which goes first, so neither always meets a warmer service.
+	if [ $((r % 2)) -eq 1 ]; then
+		steps="offload curl-put blob blob-nocache curl-get"
+	else
+		steps="curl-put offload curl-get blob-nocache blob"
+	fi
+	for step in $steps; do
+		t=$(tier_step "$r" "$step")
+		tier_secs[$step]+="$t "
+		eval "t_${step//-/_}=$t"
+		printf '    %-8s %8.3f s  %8.1f MB/s\n' "$step" "$t" "$(mbps "$tier_bytes" "$t")"
+	done
+	offload_ratios+="$(awk -v a="$t_curl_put" -v b="$t_offload" 'BEGIN { print a / b }') "
+	read_ratios+="$(awk -v a="$t_curl_get" -v b="$t_blob" 'BEGIN { print a / b }') "
+	nocache_ratios+="$(awk -v a="$t_curl_get" -v b="$t_blob_nocache" 'BEGIN { print a / b }') "
+done
 
 echo
-echo "Cold tier on s3rver against curl, concurrency 1 (offload is one backend), one run"
-printf '  %-36s %12s %12s %10s\n' step "ftstore MB/s" "curl MB/s" ratio
-for row in "offload of $n blobs ($((tier_bytes / 1048576)) MB)|$offload_s|$curl_put_s" \
-	"blob() of all, cold cache|$read_s|$curl_get_s"; do
-	IFS='|' read -r what ft cu <<<"$row"
-	awk -v b="$tier_bytes" -v ft="$ft" -v cu="$cu" -v what="$what" 'BEGIN {
-		f = b / 1048576 / ft; c = b / 1048576 / cu;
-		printf "  %-36s %12.1f %12.1f %9.2fx\n", what, f, c, f / c }'
+echo "Cold tier on s3rver against curl, concurrency 1 (offload is one backend), median of $TIER_RUNS rounds"
+echo "  each round: $tier_count blobs, $((tier_bytes / 1048576)) MB ($tier_n x $tier_kb kB, $tier_large_n x $tier_large_mb MB)"
+printf '  %-36s %12s %12s %10s %14s\n' step "ftstore MB/s" "curl MB/s" ratio "round ratios"
+for row in "offload|offload|curl-put|$offload_ratios" "blob() of all, cold cache|blob|curl-get|$read_ratios" \
+	"blob() of all, no cache (not filled)|blob-nocache|curl-get|$nocache_ratios"; do
+	IFS='|' read -r what ft cu ratios <<<"$row"
+	ft=$(echo "${tier_secs[$ft]}" | median)
+	cu=$(echo "${tier_secs[$cu]}" | median)
+	printf '  %-36s %12.1f %12.1f %9.2fx %13.2fx\n' "$what" "$(mbps "$tier_bytes" "$ft")" \
+		"$(mbps "$tier_bytes" "$cu")" "$(awk -v f="$ft" -v c="$cu" 'BEGIN { print c / f }')" \
+		"$(echo "$ratios" | median)"
 done

@@ -175,7 +175,9 @@ evict(const char *dir)
 
 /*
  * Caches a blob's bytes, then evicts when the cache may be over its limit.
- * Failures are warnings: the caller has the bytes already.
+ * Failures are warnings: the caller has the bytes already.  The file is
+ * not synced: one damaged by a crash fails its hash at its next use, and
+ * is removed and fetched again.
  *
  * XXX Each scan still lists the whole directory: with millions of cached
  * blobs a size counter in shared memory, and an LRU list beside it, would

@@ -33,7 +33,7 @@
 
 #include "tier/tier.h"
 
-#define HEADER_LEN	24
+#define HEADER_LEN	FT_OBJECT_HEADER_LEN
 #define IV_LEN		12
 #define TAG_LEN		16
 
@@ -238,14 +238,32 @@ ft_object_key_id(const char *data, size_t len, const char *hex)
 }
 
 /*
+ * Whether an object's header (its first HEADER_LEN bytes) says that the
+ * blob of the given length follows as it is: no codec, no key.  Such an
+ * object's plain bytes can be checked, and cached, as they arrive.
+ */
+bool
+ft_object_stored_plain(const char *header, int64 bytes)
+{
+	return memcmp(header, "FTB1", 4) == 0 && header[4] == 1 &&
+		header[5] == CODEC_NONE && header[6] == 0 &&
+		get_be32(header + 12) == (uint32) ((uint64) bytes >> 32) &&
+		get_be32(header + 16) == (uint32) bytes &&
+		get_be32(header + 20) == (uint32) bytes;
+}
+
+/*
  * Appends the plain bytes of an object to out, and checks them: their
  * length against bytes and their SHA-256 against the blob's.  key is the
  * key the header names (ft_object_key_id), NULL when not encrypted.
+ * hashed says that the caller has already checked the SHA-256 of these
+ * very bytes (the payload of a plain object, as it arrived); the rest is
+ * checked all the same.
  */
 void
 ft_object_decode(StringInfo out, const char *data, size_t len,
 				 const uint8 *sha256, const char *hex, int64 bytes,
-				 const uint8 *key)
+				 const uint8 *key, bool hashed)
 {
 	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext,
 											  "ftstore object decode",
@@ -325,6 +343,8 @@ ft_object_decode(StringInfo out, const char *data, size_t len,
 	out->data[out->len] = '\0';
 	MemoryContextDelete(cxt);
 
+	if (hashed && codec_id == CODEC_NONE && !encrypted)
+		return;
 	ft_sha256(out->data + start, plain_len, got);
 	if (memcmp(got, sha256, FT_SHA256_LEN) != 0)
 		corrupt(hex, "its bytes do not match the blob's SHA-256");

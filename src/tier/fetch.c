@@ -15,6 +15,8 @@
  */
 #include "postgres.h"
 
+#include <openssl/evp.h>
+
 #include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
@@ -59,6 +61,7 @@ ft_object_key(const char *hex, char *key)
 bool
 ft_tier_key(int32 *key_id, uint8 *key)
 {
+	static SPIPlanPtr plan = NULL;
 	Oid			argtypes[1] = {INT4OID};
 	Datum		args[1];
 	bool		isnull;
@@ -66,12 +69,14 @@ ft_tier_key(int32 *key_id, uint8 *key)
 	int			ret;
 
 	args[0] = Int32GetDatum(*key_id);
-	ret = SPI_execute_with_args("SELECT k.id, k.key FROM ftstore.blob_keys k"
-								" WHERE CASE WHEN $1 OPERATOR(pg_catalog.=) 0"
-								" THEN NOT k.retired"
-								" ELSE k.id OPERATOR(pg_catalog.=) $1 END"
-								" ORDER BY k.id DESC LIMIT 1",
-								1, argtypes, args, NULL, true, 1);
+	ret = SPI_execute_plan(ft_tier_plan(&plan,
+										"SELECT k.id, k.key FROM ftstore.blob_keys k"
+										" WHERE CASE WHEN $1 OPERATOR(pg_catalog.=) 0"
+										" THEN NOT k.retired"
+										" ELSE k.id OPERATOR(pg_catalog.=) $1 END"
+										" ORDER BY k.id DESC LIMIT 1",
+										1, argtypes),
+						   args, NULL, true, 1);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "could not read blob keys: %s", SPI_result_code_string(ret));
 	if (SPI_processed != 1)
@@ -93,31 +98,142 @@ ft_tier_key(int32 *key_id, uint8 *key)
 	return true;
 }
 
+/*
+ * The buffer objects are read into, kept from call to call: a new one per
+ * blob would cost fresh pages, which the kernel clears before the body
+ * lands in them.  One larger than RAW_KEEP is let go after use.
+ */
+#define RAW_KEEP	(64 * 1024 * 1024)
+static StringInfoData raw_buffer;
+
+/*
+ * What sees an object's bytes as they arrive: when the object holds the
+ * blob as it is (no codec, no key; compressed media are stored so), its
+ * SHA-256 is computed while the rest of the object is still on its way,
+ * piece by piece while each is in the CPU's cache, rather than in a pass
+ * of its own afterwards.  (Writing the cache file from here as well was
+ * measured: its many small writes cost more than the one write after.)
+ */
+typedef struct FetchTap
+{
+	const FtBlobRef *ref;
+	EVP_MD_CTX *sha;
+	char		header[FT_OBJECT_HEADER_LEN];
+	size_t		seen;			/* bytes of the object so far */
+	bool		plain;			/* the header says: the blob as it is */
+	bool		failed;			/* the digest could not be computed */
+} FetchTap;
+
+/* Frees the digest context with the memory context it was made in. */
+static void
+free_tap(void *arg)
+{
+	FetchTap   *t = (FetchTap *) arg;
+
+	if (t->sha)
+		EVP_MD_CTX_free(t->sha);
+	t->sha = NULL;
+}
+
+/* The FtObjectTap of a fetch.  Raises no error: it runs inside curl. */
+static void
+fetch_tap(const char *data, size_t offset, size_t len, void *arg)
+{
+	FetchTap   *t = (FetchTap *) arg;
+
+	if (data == NULL || offset != t->seen)
+	{
+		/* a new attempt, or bytes out of order (then nothing counts) */
+		t->seen = 0;
+		t->plain = false;
+		t->failed = data != NULL;
+		return;
+	}
+	t->seen += len;
+	if (offset < FT_OBJECT_HEADER_LEN)
+	{
+		size_t		n = Min(len, FT_OBJECT_HEADER_LEN - offset);
+
+		memcpy(t->header + offset, data, n);
+		data += n;
+		len -= n;
+		if (offset + n < FT_OBJECT_HEADER_LEN)
+			return;
+		t->plain = ft_object_stored_plain(t->header, t->ref->bytes);
+		if (t->plain && EVP_DigestInit_ex(t->sha, EVP_sha256(), NULL) != 1)
+			t->failed = true;
+	}
+	if (!t->plain || t->failed || len == 0)
+		return;
+	if (EVP_DigestUpdate(t->sha, data, len) != 1)
+		t->failed = true;
+}
+
 /* Reads and decodes one store's object of ref into out, checked. */
 void
 ft_fetch_from(FtObjectStore *store, const FtBlobRef *ref, StringInfo out)
 {
 	char		key[FT_OBJECT_KEY_LEN];
-	StringInfoData raw;
+	StringInfo	raw = &raw_buffer;
+	FetchTap   *tap = palloc0(sizeof(FetchTap));
+	MemoryContextCallback *cb = palloc0(sizeof(MemoryContextCallback));
+	bool		hashed = false;
 	int32		key_id;
 	uint8		k[32];
 
 	ft_object_key(ref->hex, key);
-	initStringInfo(&raw);
-	if (!store->ops->get(store, key, &raw))
+	if (raw->data == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+		initStringInfo(raw);
+		MemoryContextSwitchTo(old);
+	}
+	resetStringInfo(raw);
+	/* room for the object's header, IV and tag: the body goes straight in */
+	if (ref->bytes >= 0 && ref->bytes < RAW_KEEP)
+		enlargeStringInfo(raw, (int) ref->bytes + 64);
+
+	tap->ref = ref;
+	tap->sha = EVP_MD_CTX_new();
+	if (tap->sha == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("could not create a digest context")));
+	cb->func = free_tap;
+	cb->arg = tap;
+	MemoryContextRegisterResetCallback(CurrentMemoryContext, cb);
+
+	if (!store->ops->get(store, key, raw, fetch_tap, tap))
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("cold object of blob %s is missing from \"%s\"",
 						ref->hex, store->url),
 				 errdetail("The catalog says the blob is cold, but object \"%s\" does not exist.",
 						   key)));
-	key_id = ft_object_key_id(raw.data, raw.len, ref->hex);
+
+	/* The tap's digest counts only if it saw the whole object, in order. */
+	if (tap->plain && !tap->failed && tap->seen == (size_t) raw->len &&
+		raw->len == FT_OBJECT_HEADER_LEN + ref->bytes)
+	{
+		uint8		got[FT_SHA256_LEN];
+		unsigned int n = 0;
+
+		hashed = EVP_DigestFinal_ex(tap->sha, got, &n) == 1 &&
+			n == FT_SHA256_LEN && memcmp(got, ref->sha256, FT_SHA256_LEN) == 0;
+	}
+
+	key_id = ft_object_key_id(raw->data, raw->len, ref->hex);
 	if (key_id != 0)
 		(void) ft_tier_key(&key_id, k);
-	ft_object_decode(out, raw.data, raw.len, ref->sha256, ref->hex,
-					 ref->bytes, key_id != 0 ? k : NULL);
+	ft_object_decode(out, raw->data, raw->len, ref->sha256, ref->hex,
+					 ref->bytes, key_id != 0 ? k : NULL, hashed);
 	explicit_bzero(k, sizeof(k));
-	pfree(raw.data);
+	if (raw->maxlen > RAW_KEEP)
+	{
+		pfree(raw->data);
+		raw->data = NULL;
+	}
 }
 
 /* The primary store, and the mirror if the primary fails. */

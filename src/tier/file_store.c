@@ -92,7 +92,11 @@ make_parents(const char *path)
 	pfree(copy);
 }
 
-static void
+/*
+ * Returns false: the file is synced, but only reading it back says what
+ * the file system holds, and that read is cheap here (the page cache).
+ */
+static bool
 file_put(FtObjectStore *store, const char *key, const char *data, size_t len)
 {
 	char	   *path = object_path(store, key);
@@ -162,10 +166,12 @@ file_put(FtObjectStore *store, const char *key, const char *data, size_t len)
 	}
 	/* the rename is durable only once the directory is */
 	fsync_fname(dir, true);
+	return false;
 }
 
 static bool
-file_get(FtObjectStore *store, const char *key, StringInfo out)
+file_get(FtObjectStore *store, const char *key, StringInfo out,
+		 FtObjectTap tap, void *tap_arg)
 {
 	char	   *path = object_path(store, key);
 	int			fd;
@@ -209,6 +215,11 @@ file_get(FtObjectStore *store, const char *key, StringInfo out)
 	}
 	out->data[out->len] = '\0';
 	CloseTransientFile(fd);
+	if (tap)
+	{
+		tap(NULL, 0, 0, tap_arg);
+		tap(out->data + out->len - done, 0, done, tap_arg);
+	}
 	return true;
 }
 

@@ -49,7 +49,8 @@ ft_object_put(PG_FUNCTION_ARGS)
 	char	   *key = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	bytea	   *data = PG_GETARG_BYTEA_PP(2);
 
-	store->ops->put(store, key, VARDATA_ANY(data), VARSIZE_ANY_EXHDR(data));
+	(void) store->ops->put(store, key, VARDATA_ANY(data),
+						   VARSIZE_ANY_EXHDR(data));
 	store->ops->close(store);
 	PG_RETURN_VOID();
 }
@@ -66,7 +67,7 @@ ft_object_get(PG_FUNCTION_ARGS)
 	/* Room for the varlena header first, so the bytes are copied once. */
 	initStringInfo(&buf);
 	appendStringInfoSpaces(&buf, VARHDRSZ);
-	found = store->ops->get(store, key, &buf);
+	found = store->ops->get(store, key, &buf, NULL, NULL);
 	store->ops->close(store);
 	if (!found)
 		PG_RETURN_NULL();

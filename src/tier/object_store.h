@@ -29,18 +29,38 @@
 
 typedef struct FtObjectStore FtObjectStore;
 
+/*
+ * Given to get: called with the object's bytes as they arrive, in order,
+ * offset counting from the start of the object; data NULL means that
+ * nothing counts of what came before (a new attempt starts).  It must not
+ * raise an error.  What it sees is not checked yet: the caller decides
+ * what it is worth once get has returned.
+ */
+typedef void (*FtObjectTap) (const char *data, size_t offset, size_t len,
+							 void *arg);
+
 /* Called by list for each object under the prefix. */
 typedef void (*FtObjectListCallback) (const char *key, uint64 size,
 									  TimestampTz modified, void *arg);
 
 typedef struct FtObjectStoreOps
 {
-	/* Stores len bytes under key, replacing any object of that key. */
-	void		(*put) (FtObjectStore *store, const char *key,
+	/*
+	 * Stores len bytes under key, replacing any object of that key.
+	 * Returns true when the store vouches that it now holds exactly these
+	 * bytes (an S3 service's digest of what it stored equals ours), false
+	 * when it cannot say; a caller that must know then reads the object
+	 * back.
+	 */
+	bool		(*put) (FtObjectStore *store, const char *key,
 						const char *data, size_t len);
 
-	/* Appends the object's bytes to out; false when there is none. */
-	bool		(*get) (FtObjectStore *store, const char *key, StringInfo out);
+	/*
+	 * Appends the object's bytes to out; false when there is none.  tap,
+	 * if not NULL, sees them too, as they arrive, or at the end.
+	 */
+	bool		(*get) (FtObjectStore *store, const char *key, StringInfo out,
+						FtObjectTap tap, void *tap_arg);
 
 	/* Whether the object exists, and its size in *size if so. */
 	bool		(*head) (FtObjectStore *store, const char *key, uint64 *size);

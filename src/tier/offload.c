@@ -7,7 +7,10 @@
  * Offloading a blob, in the caller's transaction:
  *	  1. lock its catalog row (FOR UPDATE), which must still say hot;
  *	  2. encode it (codec.c) and put the object, on the mirror too if set;
- *	  3. read every copy back and compare it byte for byte;
+ *	  3. verify every copy: the store vouches for it (an S3 service's MD5
+ *		 of what it stored equals ours), or it is read back and compared
+ *		 byte for byte (the file store, any other answer, and always with
+ *		 ftstore.offload_verify = read_back);
  *	  4. mark the catalog row cold and delete the hot copy.
  * Step 4's changes commit together or not at all.  A crash or an error
  * before the commit leaves the blob hot and readable, and at worst an
@@ -21,6 +24,9 @@
  */
 #include "postgres.h"
 
+#include "access/detoast.h"
+#include "access/table.h"
+#include "access/tableam.h"
 #include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
@@ -49,16 +55,72 @@ hash_bytea(const uint8 *sha256)
 	return b;
 }
 
-/* Puts an object and reads it back: the copy must be the bytes written. */
+/*
+ * The bytes of a hot copy, as found in blob_hot: a bytea, normally stored
+ * out of line and uncompressed (STORAGE EXTERNAL).  Such a value is read
+ * from its TOAST table straight into buf, a buffer reused from blob to
+ * blob, rather than detoasted into a new allocation per blob, whose fresh
+ * pages the kernel must clear first: that costs more than the copy
+ * itself.  Any other form is detoasted as usual.  Sets *data and *len.
+ */
+static void
+hot_bytes(Datum d, StringInfo buf, const char **data, size_t *len)
+{
+	struct varlena *attr = (struct varlena *) DatumGetPointer(d);
+	struct varatt_external toast_pointer;
+	struct varlena *result;
+	Relation	toastrel;
+	int32		size;
+
+	if (!VARATT_IS_EXTERNAL_ONDISK(attr))
+	{
+		bytea	   *b = DatumGetByteaPP(d);
+
+		*data = VARDATA_ANY(b);
+		*len = VARSIZE_ANY_EXHDR(b);
+		return;
+	}
+	VARATT_EXTERNAL_GET_POINTER(toast_pointer, attr);
+	if (VARATT_EXTERNAL_IS_COMPRESSED(toast_pointer))
+	{
+		bytea	   *b = DatumGetByteaPP(d);
+
+		*data = VARDATA_ANY(b);
+		*len = VARSIZE_ANY_EXHDR(b);
+		return;
+	}
+	size = VARATT_EXTERNAL_GET_EXTSIZE(toast_pointer);
+	resetStringInfo(buf);
+	enlargeStringInfo(buf, VARHDRSZ + size);
+	result = (struct varlena *) buf->data;
+	SET_VARSIZE(result, VARHDRSZ + size);
+	if (size > 0)
+	{
+		toastrel = table_open(toast_pointer.va_toastrelid, AccessShareLock);
+		table_relation_fetch_toast_slice(toastrel, toast_pointer.va_valueid,
+										 size, 0, size, result);
+		table_close(toastrel, AccessShareLock);
+	}
+	*data = VARDATA(result);
+	*len = size;
+}
+
+/*
+ * Puts an object and makes sure the copy is the bytes written: the store
+ * vouches for it, or it is read back.
+ */
 static void
 put_verified(FtObjectStore *store, const char *key, const StringInfo obj,
 			 const char *hex)
 {
 	StringInfoData back;
+	bool		vouched;
 
-	store->ops->put(store, key, obj->data, obj->len);
+	vouched = store->ops->put(store, key, obj->data, obj->len);
+	if (vouched && ft_offload_verify == FT_OFFLOAD_VERIFY_DIGEST)
+		return;
 	initStringInfo(&back);
-	if (!store->ops->get(store, key, &back) ||
+	if (!store->ops->get(store, key, &back, NULL, NULL) ||
 		back.len != obj->len || memcmp(back.data, obj->data, obj->len) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
@@ -72,90 +134,109 @@ put_verified(FtObjectStore *store, const char *key, const StringInfo obj,
 
 /*
  * Writes a blob's bytes as the cold objects of every store, under the
- * active key if any, verified.  Returns the codec and key id used.
+ * active key if any, verified.  Returns the codec and key id used.  obj
+ * is the caller's buffer for the stored form, emptied first: one buffer
+ * for a whole offload spares the allocation, and the fresh pages, of a
+ * new one per blob.
  */
 static void
 write_cold(FtObjectStore *primary, FtObjectStore *mirror,
 		   const uint8 *sha256, const char *data, size_t len,
-		   const char *media_type, const char **codec, int32 *key_id,
-		   int64 *stored_bytes)
+		   const char *media_type, StringInfo obj, const char **codec,
+		   int32 *key_id, int64 *stored_bytes)
 {
 	char		hex[FT_SHA256_HEX_LEN + 1];
 	char		key[FT_OBJECT_KEY_LEN];
 	uint8		k[32];
 	bool		encrypt;
-	StringInfoData obj;
 
 	ft_hex(sha256, FT_SHA256_LEN, hex);
 	ft_object_key(hex, key);
 	*key_id = 0;
 	encrypt = ft_tier_key(key_id, k);
-	initStringInfo(&obj);
-	ft_object_encode(&obj, data, len, sha256, media_type, *key_id,
+	resetStringInfo(obj);
+	ft_object_encode(obj, data, len, sha256, media_type, *key_id,
 					 encrypt ? k : NULL, codec);
 	explicit_bzero(k, sizeof(k));
 
-	put_verified(primary, key, &obj, hex);
+	put_verified(primary, key, obj, hex);
 	if (mirror)
-		put_verified(mirror, key, &obj, hex);
-	*stored_bytes = obj.len;
-	pfree(obj.data);
+		put_verified(mirror, key, obj, hex);
+	*stored_bytes = obj->len;
 }
 
 /* Offloads one blob; false when it is no longer hot. */
 static bool
 offload_one(const uint8 *sha256, FtObjectStore *primary,
-			FtObjectStore *mirror)
+			FtObjectStore *mirror, StringInfo hot, StringInfo obj)
 {
+	static SPIPlanPtr lock_plan = NULL;
+	static SPIPlanPtr cold_plan = NULL;
+	static SPIPlanPtr unhot_plan = NULL;
 	Oid			argtypes[5] = {BYTEAOID, TEXTOID, INT4OID, INT8OID, BOOLOID};
 	Datum		args[5];
 	char		nulls_k[5] = {' ', ' ', ' ', ' ', ' '};
 	bool		isnull;
 	bytea	   *hash = hash_bytea(sha256);
+	SPITupleTable *locked;
 	char	   *media_type;
-	bytea	   *data;
+	const char *data;
+	size_t		len;
 	const char *codec;
 	int32		key_id;
 	int64		stored_bytes;
 	int			ret;
 
 	args[0] = PointerGetDatum(hash);
-	ret = SPI_execute_with_args("SELECT c.media_type, h.data"
-								" FROM ftstore.blob_catalog c"
-								" JOIN ftstore.blob_hot h"
-								" ON h.sha256 OPERATOR(pg_catalog.=) c.sha256"
-								" WHERE c.sha256 OPERATOR(pg_catalog.=) $1"
-								" AND c.tier OPERATOR(pg_catalog.=) 'hot'"
-								" FOR UPDATE OF c",
-								1, argtypes, args, NULL, false, 1);
+	/* Planned once a session: the statements are the same for every blob. */
+	ret = SPI_execute_plan(ft_tier_plan(&lock_plan,
+										"SELECT c.media_type, h.data"
+										" FROM ftstore.blob_catalog c"
+										" JOIN ftstore.blob_hot h"
+										" ON h.sha256 OPERATOR(pg_catalog.=) c.sha256"
+										" WHERE c.sha256 OPERATOR(pg_catalog.=) $1"
+										" AND c.tier OPERATOR(pg_catalog.=) 'hot'"
+										" FOR UPDATE OF c",
+										1, argtypes),
+						   args, NULL, false, 1);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "could not lock blob: %s", SPI_result_code_string(ret));
 	if (SPI_processed != 1)
 		return false;
-	media_type = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-	data = DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[0],
-										 SPI_tuptable->tupdesc, 2, &isnull));
+	locked = SPI_tuptable;
+	media_type = SPI_getvalue(locked->vals[0], locked->tupdesc, 1);
+	hot_bytes(SPI_getbinval(locked->vals[0], locked->tupdesc, 2, &isnull),
+			  hot, &data, &len);
 
-	write_cold(primary, mirror, sha256, VARDATA_ANY(data),
-			   VARSIZE_ANY_EXHDR(data), media_type, &codec, &key_id,
-			   &stored_bytes);
+	write_cold(primary, mirror, sha256, data, len, media_type, obj, &codec,
+			   &key_id, &stored_bytes);
+
+	/*
+	 * The tuple (with the bytes of a blob stored inline) goes now, not at
+	 * the end of the whole offload.
+	 */
+	SPI_freetuptable(locked);
 
 	args[1] = CStringGetTextDatum(codec);
 	args[2] = Int32GetDatum(key_id);
 	args[3] = Int64GetDatum(stored_bytes);
 	args[4] = BoolGetDatum(mirror != NULL);
 	nulls_k[2] = key_id == 0 ? 'n' : ' ';
-	ret = SPI_execute_with_args("UPDATE ftstore.blob_catalog SET tier = 'cold',"
-								" codec = $2, key_id = $3, stored_bytes = $4,"
-								" mirrored = $5, offloaded_at = pg_catalog.now(),"
-								" verified_at = pg_catalog.now()"
-								" WHERE sha256 OPERATOR(pg_catalog.=) $1",
-								5, argtypes, args, nulls_k, false, 0);
+	ret = SPI_execute_plan(ft_tier_plan(&cold_plan,
+										"UPDATE ftstore.blob_catalog SET tier = 'cold',"
+										" codec = $2, key_id = $3, stored_bytes = $4,"
+										" mirrored = $5, offloaded_at = pg_catalog.now(),"
+										" verified_at = pg_catalog.now()"
+										" WHERE sha256 OPERATOR(pg_catalog.=) $1",
+										5, argtypes),
+						   args, nulls_k, false, 0);
 	if (ret != SPI_OK_UPDATE || SPI_processed != 1)
 		elog(ERROR, "could not mark blob cold: %s", SPI_result_code_string(ret));
-	ret = SPI_execute_with_args("DELETE FROM ftstore.blob_hot"
-								" WHERE sha256 OPERATOR(pg_catalog.=) $1",
-								1, argtypes, args, NULL, false, 0);
+	ret = SPI_execute_plan(ft_tier_plan(&unhot_plan,
+										"DELETE FROM ftstore.blob_hot"
+										" WHERE sha256 OPERATOR(pg_catalog.=) $1",
+										1, argtypes),
+						   args, NULL, false, 0);
 	if (ret != SPI_OK_DELETE)
 		elog(ERROR, "could not delete hot copy: %s", SPI_result_code_string(ret));
 	return true;
@@ -172,6 +253,8 @@ offload_where(const char *query, int nargs, Oid *argtypes, Datum *args)
 	MemoryContext old;
 	FtObjectStore *primary;
 	FtObjectStore *mirror;
+	StringInfoData hot;
+	StringInfoData obj;
 	uint8	   *hashes;
 	uint64		n;
 	int64		moved = 0;
@@ -202,19 +285,23 @@ offload_where(const char *query, int nargs, Oid *argtypes, Datum *args)
 
 	primary = ft_tier_open(false);
 	mirror = ft_tier_open(true);
+	initStringInfo(&hot);
+	initStringInfo(&obj);
 	loop_cxt = AllocSetContextCreate(CurrentMemoryContext, "ftstore offload",
 									 ALLOCSET_DEFAULT_SIZES);
 	for (uint64 i = 0; i < n; i++)
 	{
 		CHECK_FOR_INTERRUPTS();
 		old = MemoryContextSwitchTo(loop_cxt);
-		if (offload_one(hashes + i * FT_SHA256_LEN, primary, mirror))
+		if (offload_one(hashes + i * FT_SHA256_LEN, primary, mirror, &hot, &obj))
 			moved++;
 		MemoryContextSwitchTo(old);
 		MemoryContextReset(loop_cxt);
 		SPI_freetuptable(SPI_tuptable);
 	}
 	MemoryContextDelete(loop_cxt);
+	pfree(hot.data);
+	pfree(obj.data);
 	primary->ops->close(primary);
 	if (mirror)
 		mirror->ops->close(mirror);
@@ -292,6 +379,7 @@ ft_rekey_blobs(PG_FUNCTION_ARGS)
 	FtObjectStore *mirror;
 	SPITupleTable *tuples;
 	MemoryContext loop_cxt;
+	StringInfoData obj;
 	int64		done = 0;
 	Oid			save_userid;
 	int			save_sec;
@@ -312,6 +400,7 @@ ft_rekey_blobs(PG_FUNCTION_ARGS)
 	tuples = SPI_tuptable;
 	primary = ft_tier_open(false);
 	mirror = ft_tier_open(true);
+	initStringInfo(&obj);
 	loop_cxt = AllocSetContextCreate(CurrentMemoryContext, "ftstore rekey",
 									 ALLOCSET_DEFAULT_SIZES);
 	for (uint64 i = 0; i < tuples->numvals; i++)
@@ -336,7 +425,7 @@ ft_rekey_blobs(PG_FUNCTION_ARGS)
 		initStringInfo(&plain);
 		ft_fetch_from(primary, &ref, &plain);
 		write_cold(primary, mirror, ref.sha256, plain.data, plain.len,
-				   ref.media_type, &codec, &key_id, &stored_bytes);
+				   ref.media_type, &obj, &codec, &key_id, &stored_bytes);
 
 		args[0] = PointerGetDatum(h);
 		args[1] = Int32GetDatum(key_id);

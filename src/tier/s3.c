@@ -13,6 +13,8 @@
  */
 #include "postgres.h"
 
+#include <openssl/evp.h>
+
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
@@ -62,9 +64,10 @@ static int	ft_s3_list_max_keys = 1000;
 /* Whether ftstore came in through shared_preload_libraries. */
 static bool s3_preloaded = false;
 
-static void s3_put(FtObjectStore *store, const char *key,
+static bool s3_put(FtObjectStore *store, const char *key,
 				   const char *data, size_t len);
-static bool s3_get(FtObjectStore *store, const char *key, StringInfo out);
+static bool s3_get(FtObjectStore *store, const char *key, StringInfo out,
+				   FtObjectTap tap, void *tap_arg);
 static bool s3_head(FtObjectStore *store, const char *key, uint64 *size);
 static bool s3_remove(FtObjectStore *store, const char *key);
 static void s3_list(FtObjectStore *store, const char *prefix,
@@ -459,17 +462,112 @@ s3_close(FtObjectStore *store)
  * ------------------------------------------------------------------------
  */
 
+/* MD5 of data into md5 (16 bytes). */
 static void
-s3_put_single(FtObjectStore *store, const char *key,
-			  const char *data, size_t len)
+s3_md5(const char *data, size_t len, uint8 *md5)
 {
+	unsigned int n = 0;
+
+	if (EVP_Digest(data, len, md5, &n, EVP_md5(), NULL) != 1 || n != 16)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not compute an MD5 digest")));
+}
+
+/* A digest context, freed with the memory context it was made in. */
+typedef struct S3Digest
+{
+	EVP_MD_CTX *ctx;
+	MemoryContextCallback cb;
+} S3Digest;
+
+static void
+s3_free_digest(void *arg)
+{
+	S3Digest   *d = (S3Digest *) arg;
+
+	if (d->ctx)
+		EVP_MD_CTX_free(d->ctx);
+	d->ctx = NULL;
+}
+
+/* A digest context living as long as the current memory context. */
+static EVP_MD_CTX *
+s3_digest_context(void)
+{
+	S3Digest   *d = palloc0(sizeof(S3Digest));
+
+	d->ctx = EVP_MD_CTX_new();
+	if (d->ctx == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("could not create a digest context")));
+	d->cb.func = s3_free_digest;
+	d->cb.arg = d;
+	MemoryContextRegisterResetCallback(CurrentMemoryContext, &d->cb);
+	return d->ctx;
+}
+
+/*
+ * The MD5 of the body a PUT sent, which s3_read_cb computed as curl took
+ * it; false when it could not be computed or curl did not take it all.
+ */
+static bool
+s3_sent_md5(S3Request *req, uint8 *md5)
+{
+	unsigned int n = 0;
+
+	return !req->md5_failed && req->read_pos == req->body_len &&
+		EVP_DigestFinal_ex(req->md5, md5, &n) == 1 && n == 16;
+}
+
+/*
+ * Whether an ETag (as the service sent it, quoted) is the hex form of the
+ * 16-byte digest md5, followed by "-nparts" when nparts > 0: the form S3
+ * gives an object written whole (the MD5 of its bytes) or in nparts parts
+ * (the MD5 of the parts' MD5s).
+ */
+static bool
+s3_etag_is(const char *etag, const uint8 *md5, int nparts)
+{
+	static const char digits[] = "0123456789abcdef";
+	char		want[32 + 1 + 12 + 1];
+	size_t		len = strlen(etag);
+
+	for (int i = 0; i < 16; i++)
+	{
+		want[2 * i] = digits[md5[i] >> 4];
+		want[2 * i + 1] = digits[md5[i] & 0x0f];
+	}
+	want[32] = '\0';
+	if (nparts > 0)
+		snprintf(want + 32, sizeof(want) - 32, "-%d", nparts);
+	if (len >= 2 && etag[0] == '"' && etag[len - 1] == '"')
+	{
+		etag++;
+		len -= 2;
+	}
+	return len == strlen(want) && pg_strncasecmp(etag, want, len) == 0;
+}
+
+/*
+ * One PUT.  Returns whether the ETag of the answer is the MD5 of the body
+ * sent, which S3 and s3rver compute over the bytes they stored.
+ */
+static bool
+s3_put_single(FtObjectStore *store, const char *key,
+			  const char *data, size_t len, EVP_MD_CTX *md5ctx)
+{
+	uint8		md5[16];
 	S3Request	req = {.method = "PUT",.key = key,.query = "",
-	.body = data,.body_len = len,.body_limit = S3_ERROR_BODY_LIMIT};
+	.body = data,.body_len = len,.md5 = md5ctx,
+	.body_limit = S3_ERROR_BODY_LIMIT};
 	S3Response	resp = {0};
 
 	s3_perform(store->state, &req, &resp);
 	if (resp.rc != CURLE_OK || resp.status != 200)
 		s3_fail(store, psprintf("store object \"%s\"", key), &resp);
+	return s3_sent_md5(&req, md5) && s3_etag_is(resp.etag, md5, 0);
 }
 
 /* Aborts a multipart upload, once, reporting nothing: we are failing. */
@@ -496,12 +594,14 @@ s3_abort_multipart(FtObjectStore *store, const char *key, const char *query)
  * fails after the upload began, it is aborted so the service does not keep
  * the parts, and the error goes on.
  */
-static void
+static bool
 s3_put_multipart(FtObjectStore *store, const char *key,
-				 const char *data, size_t len)
+				 const char *data, size_t len, EVP_MD_CTX *md5ctx)
 {
 	size_t		part_size = (size_t) ft_s3_part_size;
 	int			nparts = (int) ((len + part_size - 1) / part_size);
+	uint8	   *part_md5s;
+	volatile bool vouched = true;
 	S3Request	req = {.method = "POST",.key = key,.query = "uploads=",
 	.body_limit = S3_ERROR_BODY_LIMIT};
 	S3Response	resp = {0};
@@ -528,6 +628,7 @@ s3_put_multipart(FtObjectStore *store, const char *key,
 						key, store->url)));
 	upload_query = psprintf("uploadId=%s",
 							ft_sigv4_uri_encode(upload_id, strlen(upload_id), false));
+	part_md5s = palloc(16 * nparts);
 
 	PG_TRY();
 	{
@@ -538,10 +639,11 @@ s3_put_multipart(FtObjectStore *store, const char *key,
 		for (int part = 1; part <= nparts; part++)
 		{
 			size_t		off = (size_t) (part - 1) * part_size;
+			uint8	   *md5 = part_md5s + 16 * (part - 1);
 			S3Request	preq = {.method = "PUT",.key = key,
 				.query = psprintf("partNumber=%d&%s", part, upload_query),
 				.body = data + off,.body_len = Min(part_size, len - off),
-			.body_limit = S3_ERROR_BODY_LIMIT};
+			.md5 = md5ctx,.body_limit = S3_ERROR_BODY_LIMIT};
 
 			s3_perform(store->state, &preq, &resp);
 			if (resp.rc != CURLE_OK || resp.status != 200)
@@ -552,6 +654,8 @@ s3_put_multipart(FtObjectStore *store, const char *key,
 						(errcode(ERRCODE_PROTOCOL_VIOLATION),
 						 errmsg("could not upload part %d of object \"%s\" in \"%s\": the answer has no ETag",
 								part, key, store->url)));
+			if (!s3_sent_md5(&preq, md5) || !s3_etag_is(resp.etag, md5, 0))
+				vouched = false;
 			appendStringInfo(&complete,
 							 "<Part><PartNumber>%d</PartNumber><ETag>%s</ETag></Part>",
 							 part, s3_xml_escape(resp.etag));
@@ -586,21 +690,57 @@ s3_put_multipart(FtObjectStore *store, const char *key,
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
+
+	/*
+	 * The object's ETag, when it is one of the two forms a service gives a
+	 * multipart object: S3's MD5 of the parts' MD5s with "-N", or the MD5
+	 * of the whole object (s3rver).  The parts' ETags were checked above.
+	 */
+	{
+		char	   *etag = s3_xml_element(resp.body, resp.body + resp.len,
+										  "ETag", NULL);
+		uint8		md5[16];
+
+		if (!vouched || etag == NULL)
+			return false;
+		s3_md5((const char *) part_md5s, 16 * nparts, md5);
+		if (s3_etag_is(etag, md5, nparts))
+			return true;
+		s3_md5(data, len, md5);
+		return s3_etag_is(etag, md5, 0);
+	}
 }
 
-static void
+/*
+ * Returns whether the service vouched for what it stored: its ETag is the
+ * MD5 of the bytes sent (each part's too, for a multipart upload).  The
+ * MD5 is computed as curl takes the body, piece by piece, while the
+ * service reads the previous piece, rather than in a pass of its own
+ * before the request.  A different ETag, whatever its cause (a damaged
+ * object, or a service whose ETags are not MD5s, as S3 with SSE-KMS),
+ * makes it false, and the caller reads the object back.
+ */
+static bool
 s3_put(FtObjectStore *store, const char *key, const char *data, size_t len)
 {
 	MemoryContext cxt = s3_operation_context();
 	MemoryContext old = MemoryContextSwitchTo(cxt);
+	bool		vouched;
+	EVP_MD_CTX *md5ctx;
 
 	check_key(key);
+	md5ctx = s3_digest_context();
 	if (len > (size_t) ft_s3_multipart_threshold)
-		s3_put_multipart(store, key, data, len);
+		vouched = s3_put_multipart(store, key, data, len, md5ctx);
 	else
-		s3_put_single(store, key, data, len);
+		vouched = s3_put_single(store, key, data, len, md5ctx);
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(cxt);
+	if (!vouched)
+		ereport(DEBUG1,
+				(errmsg_internal("ftstore: the ETag of object \"%s\" in \"%s\" is not the MD5 of what was sent",
+								 key, store->url)));
+	return vouched;
 }
 
 /*
@@ -609,12 +749,14 @@ s3_put(FtObjectStore *store, const char *key, const char *data, size_t len)
  * file would lift that.
  */
 static bool
-s3_get(FtObjectStore *store, const char *key, StringInfo out)
+s3_get(FtObjectStore *store, const char *key, StringInfo out,
+	   FtObjectTap tap, void *tap_arg)
 {
 	MemoryContext cxt = s3_operation_context();
 	MemoryContext old = MemoryContextSwitchTo(cxt);
 	S3Request	req = {.method = "GET",.key = key,.query = "",
-	.body_limit = MaxAllocSize - 1 - out->len,.sink = out};
+		.body_limit = MaxAllocSize - 1 - out->len,.sink = out,
+	.tap = tap,.tap_arg = tap_arg};
 	S3Response	resp = {0};
 	bool		found;
 
@@ -630,10 +772,14 @@ s3_get(FtObjectStore *store, const char *key, StringInfo out)
 		 * s3_perform_once already refused a body shorter than its
 		 * Content-Length.
 		 */
-		pfree(out->data);
-		out->data = resp.body;
+		if (!resp.sink_buffer)
+		{
+			pfree(out->data);
+			out->data = resp.body;
+			out->maxlen = (int) resp.cap;
+		}
 		out->len = (int) resp.len;
-		out->maxlen = (int) resp.cap;
+		out->data[out->len] = '\0';
 		resp.body = NULL;
 		found = true;
 	}
@@ -642,6 +788,11 @@ s3_get(FtObjectStore *store, const char *key, StringInfo out)
 		/* Without a Content-Length (or room in out's context): a copy. */
 		MemoryContextSwitchTo(old);
 		appendBinaryStringInfo(out, resp.body ? resp.body : "", resp.len);
+		if (tap)
+		{
+			tap(NULL, 0, 0, tap_arg);
+			tap(out->data + out->len - resp.len, 0, resp.len, tap_arg);
+		}
 		found = true;
 	}
 	else

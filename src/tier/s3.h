@@ -34,9 +34,13 @@ typedef struct S3Request
 	const char *body;
 	size_t		body_len;
 	size_t		read_pos;		/* how much of body curl has taken */
+	struct evp_md_ctx_st *md5;	/* if set, the MD5 of what curl took */
+	bool		md5_failed;		/* the digest could not be computed */
 	bool		no_retry;		/* one attempt only (abort after failure) */
 	size_t		body_limit;		/* most response bytes kept */
 	StringInfo	sink;			/* for GET: where a 200's body will go */
+	FtObjectTap tap;			/* for GET: sees a 200's body as it lands */
+	void	   *tap_arg;
 } S3Request;
 
 /* What came back, filled by the curl callbacks and after perform. */
@@ -50,13 +54,18 @@ typedef struct S3Response
 	size_t		cap;
 
 	/*
-	 * With a sink, a 200 with a Content-Length is written after a copy of
-	 * the sink's bytes (base of them), in the sink's memory context, so the
-	 * caller can take the buffer as the sink's without copying the body.
+	 * With a sink, a 200 with a Content-Length is written after the sink's
+	 * bytes (base of them): in the sink's own buffer when it has room for
+	 * the body (a buffer reused from call to call), or else after a copy
+	 * of them in the sink's memory context, so the caller can take the
+	 * buffer as the sink's without copying the body.
 	 */
 	StringInfo	sink;
 	size_t		base;
 	bool		in_sink;
+	bool		sink_buffer;	/* body is the sink's own buffer, not a copy */
+	FtObjectTap tap;			/* the request's, called as the sink fills */
+	void	   *tap_arg;
 	long		header_status;	/* from the status line, as it arrives */
 	bool		overflow;		/* body_limit or memory ran out */
 	size_t		limit;

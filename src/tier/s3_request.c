@@ -13,7 +13,9 @@
  *
  * Every request is signed with SigV4 (sigv4.c) from the superuser-only
  * credential settings; the signature covers the SHA-256 of the body, so
- * the service refuses a body damaged on the way up.
+ * the service refuses a body damaged on the way up.  A PUT may also ask
+ * for the MD5 of its body, computed as curl takes the bytes: while the
+ * service reads one piece, the next is hashed.
  *
  *-------------------------------------------------------------------------
  */
@@ -22,6 +24,7 @@
 #include <time.h>
 
 #include <curl/curl.h>
+#include <openssl/evp.h>
 
 #include "miscadmin.h"
 #include "storage/ipc.h"
@@ -146,6 +149,12 @@ s3_write_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
 		resp->overflow = true;
 		return 0;
 	}
+	if (resp->len + n + 1 > resp->cap && resp->sink_buffer)
+	{
+		/* more than the Content-Length: curl refuses that anyway */
+		resp->overflow = true;
+		return 0;
+	}
 	if (resp->len + n + 1 > resp->cap)
 	{
 		size_t		newcap = Max(resp->cap * 2, resp->len + n + 1);
@@ -169,6 +178,10 @@ s3_write_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
 		resp->cap = newcap;
 	}
 	memcpy(resp->body + resp->len, ptr, n);
+	/* the bytes as they lie in the sink, which is what the caller keeps */
+	if (resp->tap && resp->in_sink)
+		resp->tap(resp->body + resp->len, resp->len - resp->base, n,
+				  resp->tap_arg);
 	resp->len += n;
 	resp->body[resp->len] = '\0';
 	return n;
@@ -214,7 +227,17 @@ s3_header_cb(char *buffer, size_t size, size_t nitems, void *userdata)
 			resp->body == NULL)
 		{
 			resp->content_length = v;
-			if (resp->sink && resp->header_status == 200)
+			if (resp->sink && resp->header_status == 200 &&
+				(size_t) resp->sink->maxlen > resp->sink->len + (size_t) v)
+			{
+				/* The sink has room: the body goes straight into it. */
+				resp->body = resp->sink->data;
+				resp->base = resp->len = resp->sink->len;
+				resp->cap = resp->sink->maxlen;
+				resp->in_sink = true;
+				resp->sink_buffer = true;
+			}
+			else if (resp->sink && resp->header_status == 200)
 			{
 				StringInfo	sink = resp->sink;
 
@@ -248,6 +271,9 @@ s3_read_cb(char *buffer, size_t size, size_t nitems, void *userdata)
 	size_t		n = Min(size * nitems, req->body_len - req->read_pos);
 
 	memcpy(buffer, req->body + req->read_pos, n);
+	if (req->md5 && n > 0 &&
+		EVP_DigestUpdate(req->md5, req->body + req->read_pos, n) != 1)
+		req->md5_failed = true;
 	req->read_pos += n;
 	return n;
 }
@@ -332,7 +358,14 @@ s3_perform_once(S3Store *st, S3Request *req, S3Response *resp)
 	resp->limit = req->body_limit;
 	resp->expect_body = strcmp(req->method, "HEAD") != 0;
 	resp->sink = req->sink;
+	resp->tap = req->tap;
+	resp->tap_arg = req->tap_arg;
+	if (req->tap)
+		req->tap(NULL, 0, 0, req->tap_arg);
 	req->read_pos = 0;
+	req->md5_failed = false;
+	if (req->md5 && EVP_DigestInit_ex(req->md5, EVP_md5(), NULL) != 1)
+		req->md5_failed = true;
 
 	path = req->key ? psprintf("%s%s", st->object_path, req->key)
 		: pstrdup(st->bucket_path);
@@ -390,7 +423,12 @@ s3_perform_once(S3Store *st, S3Request *req, S3Response *resp)
 	if (ft_s3_ca_file && ft_s3_ca_file[0] != '\0')
 		SETOPT(h, CURLOPT_CAINFO, ft_s3_ca_file);
 	SETOPT(h, CURLOPT_BUFFERSIZE, 256L * 1024);
-	SETOPT(h, CURLOPT_UPLOAD_BUFFERSIZE, 512L * 1024);
+
+	/*
+	 * No CURLOPT_UPLOAD_BUFFERSIZE: setting it makes curl free its upload
+	 * buffer and allocate it again at every request, fresh pages each time
+	 * once it is large; the default 64 kB one is reused.
+	 */
 	SETOPT(h, CURLOPT_WRITEFUNCTION, s3_write_cb);
 	SETOPT(h, CURLOPT_WRITEDATA, resp);
 	SETOPT(h, CURLOPT_HEADERFUNCTION, s3_header_cb);
@@ -488,7 +526,7 @@ s3_perform(S3Store *st, S3Request *req, S3Response *resp)
 {
 	for (int attempt = 0;; attempt++)
 	{
-		if (resp->body)
+		if (resp->body && !resp->sink_buffer)
 			pfree(resp->body);
 		s3_perform_once(st, req, resp);
 		resp->attempts = attempt + 1;

@@ -30,6 +30,13 @@ bool		ft_import_media = true;
 bool		ft_export_media = true;
 int			ft_worker_naptime = 60;
 char	   *ft_offload_databases = NULL;
+int			ft_offload_verify = FT_OFFLOAD_VERIFY_DIGEST;
+
+static const struct config_enum_entry offload_verify_options[] = {
+	{"digest", FT_OFFLOAD_VERIFY_DIGEST, false},
+	{"read_back", FT_OFFLOAD_VERIFY_READ_BACK, false},
+	{NULL, 0, false}
+};
 
 void
 ft_tier_define_settings(void)
@@ -107,4 +114,11 @@ ft_tier_define_settings(void)
 							   "A comma-separated list of database names.  Needs ftstore in shared_preload_libraries.",
 							   &ft_offload_databases, "",
 							   PGC_SIGHUP, GUC_LIST_INPUT, NULL, NULL, NULL);
+
+	DefineCustomEnumVariable("ftstore.offload_verify",
+							 "How an offload checks each copy it wrote before it removes the hot copy.",
+							 "digest: accept a copy whose digest the store computed over what it stored (an S3 ETag) equals ours, and read back any other; read_back: read every copy back and compare it byte for byte.",
+							 &ft_offload_verify, FT_OFFLOAD_VERIFY_DIGEST,
+							 offload_verify_options,
+							 PGC_SUSET, 0, NULL, NULL, NULL);
 }

@@ -37,6 +37,13 @@ typedef struct FtBlobRef
 	char	   *media_type;
 } FtBlobRef;
 
+/* ftstore.offload_verify: what makes a written copy good enough */
+typedef enum FtOffloadVerify
+{
+	FT_OFFLOAD_VERIFY_DIGEST,	/* the store's digest, else a read-back */
+	FT_OFFLOAD_VERIFY_READ_BACK /* always a read-back */
+} FtOffloadVerify;
+
 /* settings.c */
 extern char *ft_tier_url;
 extern char *ft_tier_mirror_url;
@@ -49,6 +56,7 @@ extern bool ft_import_media;
 extern bool ft_export_media;
 extern int	ft_worker_naptime;
 extern char *ft_offload_databases;
+extern int	ft_offload_verify;
 extern void ft_tier_define_settings(void);
 
 /* blob.c: references, hashing, the owner's rights */
@@ -88,7 +96,10 @@ extern void ft_object_encode(StringInfo out, const char *data, size_t len,
 extern int32 ft_object_key_id(const char *data, size_t len, const char *hex);
 extern void ft_object_decode(StringInfo out, const char *data, size_t len,
 							 const uint8 *sha256, const char *hex,
-							 int64 bytes, const uint8 *key);
+							 int64 bytes, const uint8 *key, bool hashed);
+extern bool ft_object_stored_plain(const char *header, int64 bytes);
+
+#define FT_OBJECT_HEADER_LEN	24
 
 /* cache.c: the local cache of cold blobs */
 extern bool ft_cache_get(const char *hex, const uint8 *sha256,

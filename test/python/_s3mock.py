@@ -15,10 +15,21 @@ A fault is a tuple whose first item names it:
   ("sleep", seconds)         wait, then answer normally
   ("short", missing)         announce the whole body but send less, then close
   ("corrupt",)               answer normally but with one byte flipped
+  ("store_corrupt",)         PUT: keep the body with one byte flipped, and
+                             answer the MD5 of what was kept (a service
+                             that received a damaged body)
+  ("lying_etag",)            PUT: keep the body with one byte flipped, but
+                             answer the MD5 of the body received
+  ("etag", value)            PUT: keep the body, answer this ETag (a
+                             service whose ETags are not MD5s)
 `fault_forever`, when set, is used for every request instead.
+
+CorruptingProxy forwards requests to another service (s3rver), flipping
+one byte of every PUT body on the way while `corrupt_puts` is set.
 """
 
 import hashlib
+import http.client
 import http.server
 import socket
 import ssl
@@ -240,19 +251,32 @@ class MockS3:
                     with mock.lock:
                         mock.objects[key] = (data, time.time())
                         mock.completed.append((key, numbers))
+                    # S3's form: the MD5 of the parts' MD5s, then "-N".
+                    etag = hashlib.md5(b"".join(hashlib.md5(parts[n]).digest()
+                                                for n in numbers)).hexdigest()
                     return self._send(200, (
                         "<CompleteMultipartUploadResult>"
-                        f"<Key>{escape(key)}</Key></CompleteMultipartUploadResult>").encode())
+                        f"<Key>{escape(key)}</Key>"
+                        f"<ETag>&quot;{etag}-{len(numbers)}&quot;</ETag>"
+                        "</CompleteMultipartUploadResult>").encode())
                 if method == "DELETE" and "uploadId" in query:
                     with mock.lock:
                         mock.uploads.pop(query["uploadId"], None)
                         mock.aborted.append(key)
                     return self._send(204)
                 if method == "PUT":
+                    kept = body
+                    etag = '"' + hashlib.md5(body).hexdigest() + '"'
+                    if fault is not None and fault[0] in ("store_corrupt", "lying_etag") and body:
+                        kept = body[:len(body) // 2] + bytes([body[len(body) // 2] ^ 0x01]) \
+                            + body[len(body) // 2 + 1:]
+                        if fault[0] == "store_corrupt":
+                            etag = '"' + hashlib.md5(kept).hexdigest() + '"'
+                    if fault is not None and fault[0] == "etag":
+                        etag = fault[1]
                     with mock.lock:
-                        mock.objects[key] = (body, time.time())
-                    return self._send(200, headers={
-                        "ETag": '"' + hashlib.md5(body).hexdigest() + '"'})
+                        mock.objects[key] = (kept, time.time())
+                    return self._send(200, headers={"ETag": etag})
                 if method in ("GET", "HEAD"):
                     obj = mock.objects.get(key)
                     if obj is None:
@@ -328,6 +352,95 @@ class MockS3:
                 self._handle("DELETE")
 
         return Handler
+
+
+class CorruptingProxy:
+    """
+    Forwards every request to a service on 127.0.0.1:upstream_port as it
+    came, and its answer back; while corrupt_puts is set, one byte in the
+    middle of each PUT body is flipped on the way.  Counts the requests
+    by method in `methods`.
+    """
+
+    def __init__(self, upstream_port):
+        self.upstream_port = upstream_port
+        self.corrupt_puts = False
+        self.methods = {}
+        self.lock = threading.Lock()
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def _forward(self, method):
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                with proxy.lock:
+                    proxy.methods[method] = proxy.methods.get(method, 0) + 1
+                    corrupt = proxy.corrupt_puts
+                if method == "PUT" and corrupt and body:
+                    mid = len(body) // 2
+                    body = body[:mid] + bytes([body[mid] ^ 0x01]) + body[mid + 1:]
+                headers = {k: v for k, v in self.headers.items()
+                           if k.lower() not in ("connection", "keep-alive", "expect")}
+                conn = http.client.HTTPConnection("127.0.0.1", proxy.upstream_port,
+                                                  timeout=60)
+                try:
+                    conn.request(method, self.path, body=body if body else None,
+                                 headers=headers)
+                    resp = conn.getresponse()
+                    data = resp.read()
+                    self.send_response(resp.status)
+                    for k, v in resp.getheaders():
+                        if k.lower() not in ("connection", "keep-alive",
+                                             "transfer-encoding", "content-length"):
+                            self.send_header(k, v)
+                    if method == "HEAD":
+                        self.send_header("Content-Length",
+                                         resp.getheader("Content-Length", "0"))
+                        self.end_headers()
+                    else:
+                        self.send_header("Content-Length", str(len(data)))
+                        self.end_headers()
+                        self.wfile.write(data)
+                finally:
+                    conn.close()
+
+            def do_GET(self):
+                self._forward("GET")
+
+            def do_HEAD(self):
+                self._forward("HEAD")
+
+            def do_PUT(self):
+                self._forward("PUT")
+
+            def do_POST(self):
+                self._forward("POST")
+
+            def do_DELETE(self):
+                self._forward("DELETE")
+
+        self.httpd = _QuietServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever,
+                                       daemon=True)
+
+    def count(self, method):
+        with self.lock:
+            return self.methods.get(method, 0)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.httpd.shutdown()
+        self.httpd.server_close()
 
 
 def free_port():
