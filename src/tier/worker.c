@@ -20,6 +20,7 @@
 
 #include "access/xact.h"
 #include "commands/dbcommands.h"
+#include "catalog/pg_database.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -31,6 +32,7 @@
 #include "storage/latch.h"
 #include "utils/builtins.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
 #include "utils/varlena.h"
 
 #include "tier/tier.h"
@@ -150,6 +152,24 @@ ft_offload_worker_main(Datum arg)
 	offload_loop();
 }
 
+/* Whether the worker's database is a template (pg_database.datistemplate). */
+static bool
+database_is_template(void)
+{
+	HeapTuple	tup;
+	bool		template = false;
+
+	StartTransactionCommand();
+	tup = SearchSysCache1(DATABASEOID, ObjectIdGetDatum(MyDatabaseId));
+	if (HeapTupleIsValid(tup))
+	{
+		template = ((Form_pg_database) GETSTRUCT(tup))->datistemplate;
+		ReleaseSysCache(tup);
+	}
+	CommitTransactionCommand();
+	return template;
+}
+
 /*
  * The static worker: the database by name, from the setting.  It connects
  * as the bootstrap superuser, since no other role is known before the
@@ -164,6 +184,21 @@ ft_offload_static_worker_main(Datum arg)
 	strlcpy(dbname, MyBgworkerEntry->bgw_extra, NAMEDATALEN);
 	worker_signals();
 	BackgroundWorkerInitializeConnection(dbname, NULL, 0);
+
+	/*
+	 * Not in a template: CREATE DATABASE copies one only while nobody is
+	 * connected to it, so a worker there would make every CREATE DATABASE
+	 * fail.  Exit code 0 keeps the postmaster from starting it again.
+	 */
+	if (database_is_template())
+	{
+		ereport(WARNING,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("ftstore offload worker does not run in template database \"%s\"",
+						dbname),
+				 errhint("Remove it from \"%s\".", "ftstore.offload_databases")));
+		proc_exit(0);
+	}
 	offload_loop();
 }
 
@@ -205,6 +240,15 @@ ft_register_offload_workers(void)
 	{
 		const char *name = lfirst(lc);
 		BackgroundWorker worker;
+		bool		seen = false;
+
+		/* a name listed twice gets one worker, not two racing each other */
+		for (ListCell *prev = list_head(names); prev != lc;
+			 prev = lnext(names, prev))
+			if (strcmp(lfirst(prev), name) == 0)
+				seen = true;
+		if (seen)
+			continue;
 
 		fill_worker(&worker, "ft_offload_static_worker_main");
 		snprintf(worker.bgw_name, BGW_MAXLEN, FT_WORKER_TYPE " for %s", name);
