@@ -285,7 +285,10 @@ ft_tier_export_media(FtSample *s, const char *dir)
 				/*
 				 * Not through a symbolic link: in a folder others may write
 				 * to, one planted as media would make the server write
-				 * files wherever it points.
+				 * files wherever it points.  XXX A link swapped in after
+				 * this check still redirects the writes; holding the
+				 * folder open and writing with openat() and renameat()
+				 * would close that window.
 				 */
 				if (rc != 0 && (lstat(media_dir, &st) != 0 ||
 								!S_ISDIR(st.st_mode)))
