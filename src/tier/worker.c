@@ -20,6 +20,7 @@
 
 #include "access/xact.h"
 #include "commands/dbcommands.h"
+#include "catalog/objectaccess.h"
 #include "catalog/pg_database.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
@@ -30,6 +31,7 @@
 #include "postmaster/interrupt.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
+#include "utils/backend_status.h"
 #include "utils/builtins.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
@@ -44,6 +46,8 @@
 #define FT_WORKER_RESTART	10
 
 PG_FUNCTION_INFO_V1(ft_start_offload_worker);
+
+static object_access_hook_type prev_object_access_hook = NULL;
 
 PGDLLEXPORT void ft_offload_worker_main(Datum arg);
 PGDLLEXPORT void ft_offload_static_worker_main(Datum arg);
@@ -107,8 +111,13 @@ offload_round(bool *said_missing)
 								 moved)));
 }
 
+/*
+ * Rounds until SIGTERM, then exit with exit_code: 1 makes the postmaster
+ * start a static worker again after bgw_restart_time (its database may
+ * have survived the DROP DATABASE that ended it), 0 forgets a dynamic one.
+ */
 static void
-offload_loop(void)
+offload_loop(int exit_code)
 {
 	bool		said_missing = false;
 
@@ -129,7 +138,7 @@ offload_loop(void)
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
 	}
-	proc_exit(0);
+	proc_exit(exit_code);
 }
 
 static void
@@ -149,7 +158,7 @@ ft_offload_worker_main(Datum arg)
 	memcpy(&roleid, MyBgworkerEntry->bgw_extra, sizeof(Oid));
 	worker_signals();
 	BackgroundWorkerInitializeConnectionByOid(DatumGetObjectId(arg), roleid, 0);
-	offload_loop();
+	offload_loop(0);
 }
 
 /* Whether the worker's database is a template (pg_database.datistemplate). */
@@ -199,7 +208,7 @@ ft_offload_static_worker_main(Datum arg)
 				 errhint("Remove it from \"%s\".", "ftstore.offload_databases")));
 		proc_exit(0);
 	}
-	offload_loop();
+	offload_loop(1);
 }
 
 static void
@@ -255,6 +264,60 @@ ft_register_offload_workers(void)
 		strlcpy(worker.bgw_extra, name, NAMEDATALEN);
 		RegisterBackgroundWorker(&worker);
 	}
+}
+
+/*
+ * Asks the offload workers connected to database dbid to end.  Only
+ * processes whose bgw_type is the worker's are signalled.
+ */
+static void
+end_workers_in(Oid dbid)
+{
+	int			n = pgstat_fetch_stat_numbackends();
+
+	for (int i = 1; i <= n; i++)
+	{
+		LocalPgBackendStatus *local = pgstat_fetch_stat_local_beentry(i);
+		PgBackendStatus *be;
+		const char *type;
+
+		if (local == NULL)
+			continue;
+		be = &local->backendStatus;
+		if (be->st_databaseid != dbid || be->st_backendType != B_BG_WORKER)
+			continue;
+		type = GetBackgroundWorkerTypeByPid(be->st_procpid);
+		if (type != NULL && strcmp(type, FT_WORKER_TYPE) == 0)
+			(void) kill(be->st_procpid, SIGTERM);
+	}
+}
+
+/*
+ * DROP DATABASE waits five seconds for the other sessions of the database
+ * to leave, then fails if any is left; a worker waiting between rounds
+ * would make every drop of its database fail.  The drop hook runs after
+ * the permission check and before that wait, so the workers there are
+ * asked to leave then, as WITH (FORCE) would ask everyone.  Only backends
+ * that loaded ftstore run it: with ftstore in shared_preload_libraries,
+ * all of them.  XXX ALTER DATABASE ... RENAME checks for other sessions
+ * with no hook before it, and still fails while a worker is connected.
+ */
+static void
+worker_object_access(ObjectAccessType access, Oid classId, Oid objectId,
+					 int subId, void *arg)
+{
+	if (prev_object_access_hook)
+		prev_object_access_hook(access, classId, objectId, subId, arg);
+	if (access == OAT_DROP && classId == DatabaseRelationId)
+		end_workers_in(objectId);
+}
+
+/* Called from _PG_init in every backend that loads ftstore. */
+void
+ft_worker_install_hooks(void)
+{
+	prev_object_access_hook = object_access_hook;
+	object_access_hook = worker_object_access;
 }
 
 /*

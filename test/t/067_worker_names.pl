@@ -4,7 +4,8 @@
 # A database named twice (in any spelling that SplitIdentifierString folds
 # to the same name) gets one worker, not several racing each other; a
 # template named there gets none, since CREATE DATABASE copies a template
-# only while nobody is connected to it.
+# only while nobody is connected to it.  DROP DATABASE of a database a
+# worker serves succeeds, as it would with no worker.
 #
 use strict;
 use warnings;
@@ -50,6 +51,27 @@ is( $node->safe_psql('postgres', q{
 		SELECT count(*) FROM pg_stat_activity a JOIN pg_database d ON d.oid = a.datid
 		WHERE d.datname = 'template1'}),
 	'0', 'and no worker stays in template1');
+
+# DROP DATABASE of a database a worker serves: the drop asks the worker to
+# leave, instead of failing with "being accessed by other users".
+($ret, $out, $err) = $node->psql('postgres', 'DROP DATABASE w1');
+is($ret, 0, 'DROP DATABASE of a database with a static worker succeeds')
+  or diag($err);
+is($node->safe_psql('postgres', "SELECT count(*) FROM pg_database WHERE datname = 'w1'"),
+	'0', 'and the database is gone');
+
+# The same for a worker started by hand.
+$node->safe_psql('postgres', 'CREATE DATABASE w2');
+$node->safe_psql('w2', 'CREATE EXTENSION ftstore');
+ok($node->safe_psql('w2', 'SELECT ftstore.start_offload_worker()') > 0,
+	'a dynamic worker starts in w2');
+is( $node->safe_psql('postgres', q{
+		SELECT count(*) FROM pg_stat_activity a JOIN pg_database d ON d.oid = a.datid
+		WHERE a.backend_type = 'ftstore offload worker' AND d.datname = 'w2'}),
+	'1', 'and is connected there');
+($ret, $out, $err) = $node->psql('postgres', 'DROP DATABASE w2');
+is($ret, 0, 'DROP DATABASE of a database with a dynamic worker succeeds')
+  or diag($err);
 
 $node->stop;
 done_testing();
