@@ -55,7 +55,7 @@ _PG_init(void)
 	ft_tier_define_settings();
 	if (process_shared_preload_libraries_in_progress)
 		ft_register_offload_workers();
-	ft_install_worker_hooks();
+	ft_worker_install_hooks();
 
 	MarkGUCPrefixReserved("ftstore");
 }

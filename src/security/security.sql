@@ -359,19 +359,30 @@ $$;
 -- creates datasets and stores samples) would take ids the trail holds.  An
 -- id at or below the highest stored one moves past it, and the sequence
 -- with it.  The trail is append-only, so the highest id is the last entry,
--- one index probe away.
+-- one index probe away.  Only an id this session just drew from the
+-- sequence moves: an entry that brings its own (the same dump restored a
+-- second time) keeps it and meets the primary key, rather than entering
+-- the trail twice.
 CREATE FUNCTION ftstore.audit_log_number() RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
 	top		bigint;
+	seq		text := pg_catalog.pg_get_serial_sequence('ftstore.audit_log', 'id');
+	drawn	boolean;
 BEGIN
 	SELECT a.id INTO top FROM ftstore.audit_log a ORDER BY a.id DESC LIMIT 1;
 	IF top IS NOT NULL AND NEW.id <= top THEN
-		NEW.id := top + 1;
-		PERFORM pg_catalog.setval(
-			pg_catalog.pg_get_serial_sequence('ftstore.audit_log', 'id'), NEW.id);
+		BEGIN
+			drawn := NEW.id = pg_catalog.currval(seq);
+		EXCEPTION WHEN object_not_in_prerequisite_state THEN
+			drawn := false;		-- no id drawn yet in this session
+		END;
+		IF drawn THEN
+			NEW.id := top + 1;
+			PERFORM pg_catalog.setval(seq, NEW.id);
+		END IF;
 	END IF;
 	RETURN NEW;
 END;

@@ -52,11 +52,17 @@ is_relative_path(FtStr s)
 static char *
 read_media_file(const char *path, const char *key, int index, size_t *len)
 {
-	int			fd = OpenTransientFile(path, O_RDONLY | PG_BINARY);
+	int			fd;
 	struct stat st;
 	char	   *data;
 	off_t		done = 0;
 
+	/*
+	 * O_NONBLOCK: opening a FIFO for reading otherwise waits for a writer
+	 * inside open(), where neither a cancel nor a terminate reaches the
+	 * backend.  It changes nothing for the regular files read below.
+	 */
+	fd = OpenTransientFile(path, O_RDONLY | O_NONBLOCK | PG_BINARY);
 	if (fd < 0)
 		ereport(ERROR,
 				(errcode_for_file_access(),
@@ -263,6 +269,7 @@ ft_tier_export_media(FtSample *s, const char *dir)
 			{
 				mode_t		oldumask;
 				int			rc;
+				struct stat st;
 
 				/* readable by all, as the exported file */
 				media_dir = psprintf("%s/media", dir);
@@ -274,6 +281,23 @@ ft_tier_export_media(FtSample *s, const char *dir)
 							(errcode_for_file_access(),
 							 errmsg("could not create directory \"%s\": %m",
 									media_dir)));
+
+				/*
+				 * Not through a symbolic link: in a folder others may write
+				 * to, one planted as media would make the server write
+				 * files wherever it points.  XXX A link swapped in after
+				 * this check still redirects the writes; holding the
+				 * folder open and writing with openat() and renameat()
+				 * would close that window.
+				 */
+				if (rc != 0 && (lstat(media_dir, &st) != 0 ||
+								!S_ISDIR(st.st_mode)))
+					ereport(ERROR,
+							(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+							 errmsg("\"%s\" is not a directory", media_dir),
+							 errdetail("export_file writes media files only into a real directory, never through a symbolic link."),
+							 errhint("Remove \"%s\", or export to another folder.",
+									 media_dir)));
 			}
 			if (!media_file_matches(path, &ref))
 			{

@@ -80,7 +80,7 @@ extern void ft_blob_store_hot(int32 dataset_id, const char *data,
 
 /* worker.c: the offload worker */
 extern void ft_register_offload_workers(void);
-extern void ft_install_worker_hooks(void);
+extern void ft_worker_install_hooks(void);
 
 /* media.c: media files named by relative path, imported as blobs */
 extern Datum ft_tier_import_media(Datum sample, const char *dir,

@@ -161,9 +161,13 @@ RETURNS TABLE (ordinal integer, sha256 bytea)
 COMMENT ON FUNCTION ftstore.blob_refs_of(ftstore.ftsample) IS
 	'ordinal and SHA-256 of each blob a sample references';
 
--- XXX It fires when pg_dump's data is restored too, before blob_claims
--- and blob_refs are: restore with --disable-triggers, as for the audit
--- triggers, until a restore mode skips it.
+-- It fires when pg_dump's data is restored too, which is how blob_refs
+-- comes back: pg_dump restores blob_claims before the samples.  XXX With
+-- triggers off (a data-only restore with --disable-triggers, or
+-- session_replication_role = replica) blob_refs stays empty and the
+-- collector removes every blob older than the grace period, referenced or
+-- not; a collector that read the references from the samples themselves
+-- would not depend on it.
 --
 -- Records the references of new and changed samples.  A sample may name
 -- only blobs its dataset holds a claim on; anything else is refused, so a

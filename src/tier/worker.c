@@ -15,10 +15,10 @@
  * that is down for a while only delays offloading.
  *
  * A worker holds a connection to its database, which DROP DATABASE and
- * ALTER DATABASE ... RENAME refuse to work around.  A utility hook stops
- * the workers of a database before either runs, for a role that owns it;
- * a worker stopped that way is not started again until the server is (or
- * start_offload_worker() is called).
+ * ALTER DATABASE ... RENAME do not allow.  A utility hook asks the
+ * database's workers to leave for good (SIGUSR2) before either runs, for a
+ * role that owns the database; SIGTERM (pg_terminate_backend, a shutdown)
+ * only ends a static worker until the postmaster starts it again.
  *
  *-------------------------------------------------------------------------
  */
@@ -27,6 +27,7 @@
 #include <signal.h>
 
 #include "access/xact.h"
+#include "catalog/pg_database.h"
 #include "commands/dbcommands.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
@@ -42,6 +43,7 @@
 #include "utils/backend_status.h"
 #include "utils/builtins.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
 #include "utils/varlena.h"
 
 #include "tier/tier.h"
@@ -53,6 +55,11 @@
 #define FT_WORKER_RESTART	10
 
 PG_FUNCTION_INFO_V1(ft_start_offload_worker);
+
+static ProcessUtility_hook_type prev_process_utility = NULL;
+
+/* Set by SIGUSR2: the worker's database is being dropped or renamed. */
+static volatile sig_atomic_t leave_pending = false;
 
 PGDLLEXPORT void ft_offload_worker_main(Datum arg);
 PGDLLEXPORT void ft_offload_static_worker_main(Datum arg);
@@ -116,12 +123,19 @@ offload_round(bool *said_missing)
 								 moved)));
 }
 
+/*
+ * Rounds until SIGTERM or SIGUSR2.  After SIGTERM, exit with exit_code: 1
+ * makes the postmaster start a static worker again after bgw_restart_time,
+ * 0 forgets a dynamic one.  After SIGUSR2 (the database is being dropped
+ * or renamed), exit with 0 either way: not started again, the worker would
+ * try a database that is gone, or serve one under a name nobody listed.
+ */
 static void
-offload_loop(void)
+offload_loop(int exit_code)
 {
 	bool		said_missing = false;
 
-	while (!ShutdownRequestPending)
+	while (!ShutdownRequestPending && !leave_pending)
 	{
 		if (ConfigReloadPending)
 		{
@@ -138,7 +152,17 @@ offload_loop(void)
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
 	}
-	proc_exit(0);
+	proc_exit(leave_pending ? 0 : exit_code);
+}
+
+static void
+handle_leave(SIGNAL_ARGS)
+{
+	int			save_errno = errno;
+
+	leave_pending = true;
+	SetLatch(MyLatch);
+	errno = save_errno;
 }
 
 static void
@@ -146,6 +170,7 @@ worker_signals(void)
 {
 	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGUSR2, handle_leave);
 	BackgroundWorkerUnblockSignals();
 }
 
@@ -158,7 +183,25 @@ ft_offload_worker_main(Datum arg)
 	memcpy(&roleid, MyBgworkerEntry->bgw_extra, sizeof(Oid));
 	worker_signals();
 	BackgroundWorkerInitializeConnectionByOid(DatumGetObjectId(arg), roleid, 0);
-	offload_loop();
+	offload_loop(0);
+}
+
+/* Whether the worker's database is a template (pg_database.datistemplate). */
+static bool
+database_is_template(void)
+{
+	HeapTuple	tup;
+	bool		template = false;
+
+	StartTransactionCommand();
+	tup = SearchSysCache1(DATABASEOID, ObjectIdGetDatum(MyDatabaseId));
+	if (HeapTupleIsValid(tup))
+	{
+		template = ((Form_pg_database) GETSTRUCT(tup))->datistemplate;
+		ReleaseSysCache(tup);
+	}
+	CommitTransactionCommand();
+	return template;
 }
 
 /*
@@ -175,7 +218,22 @@ ft_offload_static_worker_main(Datum arg)
 	strlcpy(dbname, MyBgworkerEntry->bgw_extra, NAMEDATALEN);
 	worker_signals();
 	BackgroundWorkerInitializeConnection(dbname, NULL, 0);
-	offload_loop();
+
+	/*
+	 * Not in a template: CREATE DATABASE copies one only while nobody is
+	 * connected to it, so a worker there would make every CREATE DATABASE
+	 * fail.  Exit code 0 keeps the postmaster from starting it again.
+	 */
+	if (database_is_template())
+	{
+		ereport(WARNING,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("ftstore offload worker does not run in template database \"%s\"",
+						dbname),
+				 errhint("Remove it from \"%s\".", "ftstore.offload_databases")));
+		proc_exit(0);
+	}
+	offload_loop(1);
 }
 
 static void
@@ -216,12 +274,100 @@ ft_register_offload_workers(void)
 	{
 		const char *name = lfirst(lc);
 		BackgroundWorker worker;
+		bool		seen = false;
+
+		/* a name listed twice gets one worker, not two racing each other */
+		for (ListCell *prev = list_head(names); prev != lc;
+			 prev = lnext(names, prev))
+			if (strcmp(lfirst(prev), name) == 0)
+				seen = true;
+		if (seen)
+			continue;
 
 		fill_worker(&worker, "ft_offload_static_worker_main");
 		snprintf(worker.bgw_name, BGW_MAXLEN, FT_WORKER_TYPE " for %s", name);
 		strlcpy(worker.bgw_extra, name, NAMEDATALEN);
 		RegisterBackgroundWorker(&worker);
 	}
+}
+
+/*
+ * Asks the offload workers connected to the database to leave for good,
+ * and returns how many were asked.  Only for a role that owns the database
+ * (the command checks that too, but later): no other role may stop them.
+ */
+static int
+stop_workers_in(const char *dbname)
+{
+	Oid			dboid = get_database_oid(dbname, true);
+	int			n;
+	int			stopped = 0;
+
+	if (!OidIsValid(dboid) || !pg_database_ownercheck(dboid, GetUserId()))
+		return 0;
+	pgstat_clear_backend_activity_snapshot();
+	n = pgstat_fetch_stat_numbackends();
+	for (int i = 1; i <= n; i++)
+	{
+		LocalPgBackendStatus *local = pgstat_fetch_stat_local_beentry(i);
+		PgBackendStatus *be;
+		const char *type;
+
+		if (local == NULL)
+			continue;
+		be = &local->backendStatus;
+		if (be->st_databaseid != dboid || be->st_backendType != B_BG_WORKER)
+			continue;
+		type = GetBackgroundWorkerTypeByPid(be->st_procpid);
+		if (type == NULL || strcmp(type, FT_WORKER_TYPE) != 0)
+			continue;
+		if (kill(be->st_procpid, SIGUSR2) == 0)
+			stopped++;
+	}
+	pgstat_clear_backend_activity_snapshot();
+	if (stopped > 0)
+		ereport(LOG,
+				(errmsg("stopped %d ftstore offload worker(s) of database \"%s\" so that it can be dropped or renamed",
+						stopped, dbname)));
+	return stopped;
+}
+
+/*
+ * DROP DATABASE waits five seconds for the other sessions of the database
+ * to leave, then fails if any is left, and ALTER DATABASE ... RENAME fails
+ * at once: a worker waiting between rounds would make both fail.  Only
+ * backends that loaded ftstore run this hook: with ftstore in
+ * shared_preload_libraries, all of them.
+ */
+static void
+ft_process_utility(PlannedStmt *pstmt, const char *queryString,
+				   bool readOnlyTree, ProcessUtilityContext context,
+				   ParamListInfo params, QueryEnvironment *queryEnv,
+				   DestReceiver *dest, QueryCompletion *qc)
+{
+	Node	   *stmt = pstmt->utilityStmt;
+
+	/* DROP DATABASE fails in a transaction block: stop nothing for it */
+	if (IsA(stmt, DropdbStmt) && !IsTransactionBlock())
+		stop_workers_in(((DropdbStmt *) stmt)->dbname);
+	else if (IsA(stmt, RenameStmt) &&
+			 ((RenameStmt *) stmt)->renameType == OBJECT_DATABASE)
+		stop_workers_in(((RenameStmt *) stmt)->subname);
+
+	if (prev_process_utility)
+		prev_process_utility(pstmt, queryString, readOnlyTree, context,
+							 params, queryEnv, dest, qc);
+	else
+		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
+								params, queryEnv, dest, qc);
+}
+
+/* Called from _PG_init in every backend that loads ftstore. */
+void
+ft_worker_install_hooks(void)
+{
+	prev_process_utility = ProcessUtility_hook;
+	ProcessUtility_hook = ft_process_utility;
 }
 
 /*
@@ -276,83 +422,4 @@ ft_start_offload_worker(PG_FUNCTION_ARGS)
 				 errmsg("the offload worker did not start"),
 				 errhint("The server log says why.")));
 	PG_RETURN_INT32(pid);
-}
-
-/* ------------------------------------------------------------------------
- * Making way for DROP DATABASE and ALTER DATABASE ... RENAME
- * ------------------------------------------------------------------------
- */
-
-static ProcessUtility_hook_type prev_process_utility = NULL;
-
-/*
- * Asks the offload workers connected to the database to exit, and returns
- * how many were asked.  Only for a role that owns the database (the
- * command will check that too, but later): no other role may stop them.
- */
-static int
-stop_workers_in(const char *dbname)
-{
-	Oid			dboid = get_database_oid(dbname, true);
-	int			n;
-	int			stopped = 0;
-
-	if (!OidIsValid(dboid) || !pg_database_ownercheck(dboid, GetUserId()))
-		return 0;
-	pgstat_clear_backend_activity_snapshot();
-	n = pgstat_fetch_stat_numbackends();
-	for (int i = 1; i <= n; i++)
-	{
-		LocalPgBackendStatus *local = pgstat_fetch_stat_local_beentry(i);
-		PgBackendStatus *be;
-		const char *type;
-
-		if (local == NULL)
-			continue;
-		be = &local->backendStatus;
-		if (be->st_databaseid != dboid || be->st_backendType != B_BG_WORKER)
-			continue;
-		type = GetBackgroundWorkerTypeByPid(be->st_procpid);
-		if (type == NULL || strcmp(type, FT_WORKER_TYPE) != 0)
-			continue;
-		/* SIGTERM: the worker leaves at once and is not started again */
-		if (kill(be->st_procpid, SIGTERM) == 0)
-			stopped++;
-	}
-	pgstat_clear_backend_activity_snapshot();
-	if (stopped > 0)
-		ereport(LOG,
-				(errmsg("stopped %d ftstore offload worker(s) of database \"%s\" so that it can be dropped or renamed",
-						stopped, dbname)));
-	return stopped;
-}
-
-static void
-ft_process_utility(PlannedStmt *pstmt, const char *queryString,
-				   bool readOnlyTree, ProcessUtilityContext context,
-				   ParamListInfo params, QueryEnvironment *queryEnv,
-				   DestReceiver *dest, QueryCompletion *qc)
-{
-	Node	   *stmt = pstmt->utilityStmt;
-
-	/* DROP DATABASE fails in a transaction block: stop nothing for it */
-	if (IsA(stmt, DropdbStmt) && !IsTransactionBlock())
-		stop_workers_in(((DropdbStmt *) stmt)->dbname);
-	else if (IsA(stmt, RenameStmt) &&
-			 ((RenameStmt *) stmt)->renameType == OBJECT_DATABASE)
-		stop_workers_in(((RenameStmt *) stmt)->subname);
-
-	if (prev_process_utility)
-		prev_process_utility(pstmt, queryString, readOnlyTree, context,
-							 params, queryEnv, dest, qc);
-	else
-		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
-								params, queryEnv, dest, qc);
-}
-
-void
-ft_install_worker_hooks(void)
-{
-	prev_process_utility = ProcessUtility_hook;
-	ProcessUtility_hook = ft_process_utility;
 }

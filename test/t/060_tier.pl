@@ -430,8 +430,10 @@ like(slurp($dump), qr/ftblob:sha256:/, 'and dumps the references');
 # ---------------------------------------------------------------------------
 
 make_path("$tier/blobs/00");
-my $old_tmp = "$tier/blobs/00/.tmp-4242-" . ('0' x 64);
-my $new_tmp = "$tier/blobs/00/.tmp-4243-" . ('0' x 64);
+# Process ids above Linux's highest pid_max (2^22): no live backend owns
+# these names, whose writer the collector would otherwise wait for.
+my $old_tmp = "$tier/blobs/00/.tmp-4999998-" . ('0' x 64);
+my $new_tmp = "$tier/blobs/00/.tmp-4999999-" . ('0' x 64);
 spew($old_tmp, 'left by a crash two hours ago');
 spew($new_tmp, 'being written');
 my $two_hours_ago = time - 2 * 3600;
@@ -445,6 +447,30 @@ ok($node->log_contains(qr/collector removed 1 files that interrupted writes left
 $node->safe_psql('postgres', q{
 	SET ftstore.collect_grace = 0; SELECT ftstore.collect_objects()});
 ok(!-e $new_tmp, 'with no grace period it goes too');
+
+# A temporary file named by a live backend is a put that may be in
+# progress, however old it looks: even with no grace period it stays.
+# The collecting session writes one under its own process id; once that
+# session has ended, the next collection takes the file.
+my $live_tmp = $node->safe_psql('postgres', qq{
+	DO \$\$ BEGIN
+		EXECUTE format('COPY (SELECT 1) TO %L',
+			'$tier/blobs/00/.tmp-' || pg_backend_pid() || '-' || repeat('0', 64));
+	END \$\$;
+	SET ftstore.collect_grace = 0;
+	SELECT ftstore.collect_objects();
+	SELECT '$tier/blobs/00/.tmp-' || pg_backend_pid() || '-' || repeat('0', 64);});
+($live_tmp) = (split /\n/, $live_tmp)[-1];
+ok(-e $live_tmp, 'the collector keeps the temporary file of a live backend');
+# The ended backend leaves the process array a moment after its client
+# sees the end: collect until the file goes.
+ok( $node->poll_query_until('postgres', qq{
+		SELECT pg_stat_file('$live_tmp', true) IS NULL
+		FROM (SELECT ftstore.collect_objects()
+			  FROM (SELECT set_config('ftstore.collect_grace', '0', false)) g
+			  OFFSET 0) c}),
+	'and removes it once that backend has ended');
+ok(!-e $live_tmp, 'the file is gone');
 
 # ---------------------------------------------------------------------------
 # The offload worker applies the policy.
