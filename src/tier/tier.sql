@@ -162,12 +162,11 @@ COMMENT ON FUNCTION ftstore.blob_refs_of(ftstore.ftsample) IS
 	'ordinal and SHA-256 of each blob a sample references';
 
 -- It fires when pg_dump's data is restored too, which is how blob_refs
--- comes back: pg_dump restores blob_claims before the samples.  XXX With
+-- comes back: pg_dump restores blob_claims before the samples.  With
 -- triggers off (a data-only restore with --disable-triggers, or
--- session_replication_role = replica) blob_refs stays empty and the
--- collector removes every blob older than the grace period, referenced or
--- not; a collector that read the references from the samples themselves
--- would not depend on it.
+-- session_replication_role = replica) blob_refs stays empty; the
+-- collector then finds the references in the samples and records them
+-- before it removes anything (collect() below).
 --
 -- Records the references of new and changed samples.  A sample may name
 -- only blobs its dataset holds a claim on; anything else is refused, so a
@@ -320,8 +319,34 @@ AS $$
 DECLARE
 	h		bytea;
 	n		integer;
+	cand	bytea[];
 BEGIN
 	blobs := 0;
+
+	-- blob_refs is kept by triggers, and a restore with triggers off (or a
+	-- trigger disabled by hand) leaves it short; the samples are the
+	-- truth.  Before any deletion, the candidates are looked for in the
+	-- samples themselves, one scan, and references found there are
+	-- recorded again: a blob a sample names is never collected.
+	SELECT pg_catalog.array_agg(c.sha256) INTO cand
+	FROM ftstore.blob_catalog c
+	WHERE c.created_at <= pg_catalog.now()
+			- pg_catalog.current_setting('ftstore.collect_grace')::interval
+	  AND NOT EXISTS (SELECT 1 FROM ftstore.blob_refs r WHERE r.sha256 = c.sha256);
+	IF cand IS NOT NULL THEN
+		INSERT INTO ftstore.blob_refs (sample_id, ordinal, dataset_id, sha256)
+		SELECT s.id, b.ordinal, s.dataset_id, b.sha256
+		FROM ftstore.samples s, ftstore.blob_refs_of(s.sample) b
+		WHERE b.sha256 = ANY (cand)
+		ON CONFLICT DO NOTHING;
+		GET DIAGNOSTICS n = ROW_COUNT;
+		IF n > 0 THEN
+			RAISE WARNING 'collector found % blob references missing from ftstore.blob_refs, and recorded them', n
+				USING DETAIL = 'Their blobs are kept.',
+					  HINT = 'A restore with triggers off, or a trigger of ftstore.samples disabled, leaves references unrecorded.';
+		END IF;
+	END IF;
+
 	FOR h IN SELECT c.sha256 FROM ftstore.blob_catalog c
 			 WHERE c.created_at <= pg_catalog.now()
 					 - pg_catalog.current_setting('ftstore.collect_grace')::interval

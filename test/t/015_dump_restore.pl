@@ -125,4 +125,32 @@ for my $db ('dst_plain', 'dst_custom')
 		"0\n999", "$db: importing a restored file again adds nothing");
 }
 
+# A restore with triggers off leaves blob_refs empty.  The collector must
+# not take the blobs for unreferenced: it finds the references in the
+# samples, records them again, and removes nothing.
+$node->safe_psql('postgres', 'CREATE DATABASE dst_replica');
+{
+	local $ENV{PGOPTIONS} = '-c session_replication_role=replica';
+	command_ok([ 'pg_restore', '--exit-on-error', '-d', $node->connstr('dst_replica'), $custom ],
+		'the custom dump restores with triggers off too');
+}
+is($node->safe_psql('dst_replica', 'SELECT count(*) FROM ftstore.blob_refs'),
+	'0', 'and then no reference is recorded');
+my ($ret, $stdout, $stderr) = $node->psql('dst_replica', q{
+	SET ftstore.collect_grace = 0; SELECT blobs || '/' || objects FROM ftstore.collect()});
+# The truth from the source, whose blob_refs the triggers kept: the one
+# blob no sample names (the document stored with store_blob) may go.
+my $unreferenced = $node->safe_psql('src', q{
+	SELECT count(*) FROM ftstore.blob_catalog c
+	WHERE NOT EXISTS (SELECT 1 FROM ftstore.blob_refs r WHERE r.sha256 = c.sha256)});
+is($unreferenced, '1', 'the source holds one blob no sample references');
+is($stdout, "$unreferenced/0",
+	'the collector removes that one and no referenced blob or object');
+like($stderr, qr/collector found 8 blob references missing from ftstore.blob_refs, and recorded them/,
+	'and warns that it recorded the eight references it found in the samples');
+is(digests('dst_replica')->{blob_refs}, $want->{blob_refs},
+	'blob_refs is then what the source holds');
+is($node->safe_psql('dst_replica', $blob_check), $blobs_src,
+	'and every blob still reads back with its hash');
+
 done_testing();
