@@ -208,6 +208,9 @@ extern const char *ft_media_placeholder(int media);
 extern void ft_check_json_limits(const char *json, size_t len);
 extern FtSample *ft_parse_jsonb(Jsonb *jb, FtFormat hint);
 
+/* jsontext.c: JSON text to jsonb in one pass; NULL: take jsonb_in */
+extern Jsonb *ft_jsonb_from_text(const char *json, size_t len);
+
 /* layout.c: the stored form */
 extern struct varlena *ft_encode(const FtSample *sample);
 extern FtSample *ft_decode(const struct varlena *stored);
