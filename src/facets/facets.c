@@ -302,15 +302,38 @@ scan_text_tokens(TextScan *ts, const char *p, int len, int64 *tokens)
 			cls = (FtCharClass) ascii_class[c];
 			if (cls == FT_CC_WORD)
 			{
-				/* the ASCII letters, exactly: as in scan_text() */
-				ts->letters[SCRIPT_LATIN]++;
-				if (ts->wordlen < MAX_STOPWORD_LEN)
-					ts->word |= (uint64) (c | 0x20) << (8 * ts->wordlen);
-				if (ts->wordlen <= MAX_STOPWORD_LEN)
-					ts->wordlen++;
-			}
-			else if (ts->wordlen > 0)
+				/*
+				 * A run of ASCII letters is one whole word of scan_text()
+				 * (whatever ends it ends the word) and part of a word run
+				 * of the token rule (which non-ASCII letters continue).
+				 */
+				const unsigned char *w = s;
+				uint64		word = 0;
+				int			wlen;
+
+				do
+				{
+					if (s - w < MAX_STOPWORD_LEN)
+						word |= (uint64) (*s | 0x20) << (8 * (s - w));
+					s++;
+				} while (s < end && *s < 0x80 &&
+						 ascii_class[*s] == FT_CC_WORD);
+				wlen = s - w;
+				ts->letters[SCRIPT_LATIN] += wlen;
+				ts->wordlen = Min(wlen, MAX_STOPWORD_LEN + 1);
+				ts->word = word;
 				end_word(ts);
+				if (run == FT_CC_WORD)
+					runlen += wlen;
+				else
+				{
+					tok += ft_run_tokens(run, runlen);
+					run = FT_CC_WORD;
+					runlen = wlen;
+				}
+				continue;
+			}
+			/* no word is open here: each ends with its run of letters */
 			s++;
 		}
 		else
@@ -323,7 +346,6 @@ scan_text_tokens(TextScan *ts, const char *p, int len, int64 *tokens)
 				*ts = saved;
 				return false;
 			}
-			end_word(ts);
 			ts->letters[script_of((pg_wchar) cp)]++;
 			cls = ft_char_class(cp);
 			s += n;
@@ -344,7 +366,6 @@ scan_text_tokens(TextScan *ts, const char *p, int len, int64 *tokens)
 			tok++;
 	}
 	tok += ft_run_tokens(run, runlen);
-	end_word(ts);
 	*tokens += Min(tok, (int64) PG_INT32_MAX);
 	return true;
 }
