@@ -137,40 +137,71 @@ typedef struct TextScan
 } TextScan;
 
 /*
- * The stop words packed as scan_text packs a word, by length, so that a
- * word is compared with an integer compare rather than a call to memcmp:
- * every word of every sample meets this list.
+ * The stop words packed as scan_text packs a word (one lower-case letter a
+ * byte, so that words of different lengths never pack alike), in an
+ * open-addressed hash table: every word of every sample is looked up, and
+ * a multiply and one or two integer compares cost less than walking the
+ * list of its length.  Zero marks an empty slot; no word packs to zero.
  */
-static uint64 stopwords_packed[MAX_STOPWORD_LEN + 1][32];
-static int	stopwords_packed_n[MAX_STOPWORD_LEN + 1];
+#define STOPWORD_SLOTS 256
+static uint64 stopword_table[STOPWORD_SLOTS];
 static bool stopwords_packed_ready = false;
 
+static inline int
+stopword_slot(uint64 word)
+{
+	return (int) ((word * UINT64CONST(0x9E3779B97F4A7C15)) >> 56);
+}
+
+static inline bool
+is_stopword(uint64 word)
+{
+	for (int i = stopword_slot(word);; i = (i + 1) & (STOPWORD_SLOTS - 1))
+	{
+		if (stopword_table[i] == word)
+			return true;
+		if (stopword_table[i] == 0)
+			return false;
+	}
+}
+
 /*
- * ASCII bytes in the classes of the token estimate (ft_char_class), for
+ * ASCII bytes in the classes of the token estimate (ft_char_class), and
+ * whether a byte is an ASCII letter (the word class, among ASCII), for
  * scan_text_tokens(); filled by pack_stopwords(), on first use too.
  */
 static uint8 ascii_class[128];
+static bool ascii_letter[256];
+
+/* the table must stay at most half full, so that every probe ends soon */
+StaticAssertDecl(lengthof(stopwords_1) + lengthof(stopwords_2) +
+				 lengthof(stopwords_3) + lengthof(stopwords_4) +
+				 lengthof(stopwords_5) <= STOPWORD_SLOTS / 2,
+				 "too many stop words for the hash table");
 
 static void
 pack_stopwords(void)
 {
 	for (int len = 1; len <= MAX_STOPWORD_LEN; len++)
 	{
-		int			n = 0;
-
 		for (const char *const *w = stopwords_by_len[len]; *w; w++)
 		{
 			uint64		packed = 0;
+			int			i;
 
-			Assert(n < lengthof(stopwords_packed[len]));
-			for (int i = 0; i < len; i++)
-				packed |= (uint64) (unsigned char) (*w)[i] << (8 * i);
-			stopwords_packed[len][n++] = packed;
+			for (int k = 0; k < len; k++)
+				packed |= (uint64) (unsigned char) (*w)[k] << (8 * k);
+			for (i = stopword_slot(packed); stopword_table[i] != 0;
+				 i = (i + 1) & (STOPWORD_SLOTS - 1))
+				;
+			stopword_table[i] = packed;
 		}
-		stopwords_packed_n[len] = n;
 	}
 	for (int c = 0; c < 128; c++)
+	{
 		ascii_class[c] = (uint8) ft_char_class(c);
+		ascii_letter[c] = (ascii_class[c] == FT_CC_WORD);
+	}
 	stopwords_packed_ready = true;
 }
 
@@ -210,20 +241,8 @@ end_word(TextScan *ts)
 	if (ts->wordlen == 0)
 		return;
 	ts->words++;
-	if (ts->wordlen <= MAX_STOPWORD_LEN)
-	{
-		const uint64 *list = stopwords_packed[ts->wordlen];
-		int			n = stopwords_packed_n[ts->wordlen];
-
-		for (int i = 0; i < n; i++)
-		{
-			if (list[i] == ts->word)
-			{
-				ts->stopwords++;
-				break;
-			}
-		}
-	}
+	if (ts->wordlen <= MAX_STOPWORD_LEN && is_stopword(ts->word))
+		ts->stopwords++;
 	ts->wordlen = 0;
 	ts->word = 0;
 }
@@ -311,13 +330,15 @@ scan_text_tokens(TextScan *ts, const char *p, int len, int64 *tokens)
 				uint64		word = 0;
 				int			wlen;
 
+				/* pack the first letters, enough to tell a stop word */
 				do
 				{
-					if (s - w < MAX_STOPWORD_LEN)
-						word |= (uint64) (*s | 0x20) << (8 * (s - w));
+					word |= (uint64) (*s | 0x20) << (8 * (s - w));
 					s++;
-				} while (s < end && *s < 0x80 &&
-						 ascii_class[*s] == FT_CC_WORD);
+				} while (s - w <= MAX_STOPWORD_LEN && s < end &&
+						 ascii_letter[*s]);
+				while (s < end && ascii_letter[*s])
+					s++;
 				wlen = s - w;
 				ts->letters[SCRIPT_LATIN] += wlen;
 				ts->wordlen = Min(wlen, MAX_STOPWORD_LEN + 1);
