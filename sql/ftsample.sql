@@ -251,7 +251,8 @@ RESET enable_nestloop;
 -- jsonb takes PostgreSQL's parser alone, so each text below, read both
 -- ways, must give the same sample: escapes, \u escapes and surrogate
 -- pairs, numbers in every JSON form, duplicate keys (the last wins), white
--- space, empty and nested containers, and nesting at ftstore.max_depth.
+-- space, empty and nested containers, nesting at ftstore.max_depth, and
+-- a sample of fifty thousand escaped strings.
 CREATE TABLE twoway (n int, t text);
 INSERT INTO twoway VALUES
 (1, $j${"messages": [{"role": "user", "content": "q \"quoted\" \\ \/ \b\f\n\r\t end"}, {"role": "assistant", "content": "a"}]}$j$),
@@ -262,7 +263,10 @@ INSERT INTO twoway VALUES
 (6, $j${"instruction": "i", "input": "", "output": "o", "meta": {"tags": ["a", "b"], "ok": true, "no": false, "none": null}}$j$),
 (7, $j${"conversations": [{"from": "human", "value": "h\u00e9"}, {"from": "gpt", "value": "g"}], "tools": "[{\"name\": \"f\"}]"}$j$),
 (8, '{"text": "deep", "x": ' || repeat('[', 63) || repeat(']', 63) || '}'),
-(9, $j${"text": "", "\u006bey": "escaped key", "k\"q": 1}$j$);
+(9, $j${"text": "", "\u006bey": "escaped key", "k\"q": 1}$j$),
+-- many strings with escapes: each is decoded into a buffer of its own size
+(10, '{"text": "many", "k": [' ||
+	 (SELECT string_agg('"a\nb"', ', ') FROM generate_series(1, 50000)) || ']}');
 SELECT n, t::ftsample = t::jsonb::ftsample AS same_sample,
 	   t::ftsample::text = t::jsonb::ftsample::text AS same_text
 FROM twoway ORDER BY n;

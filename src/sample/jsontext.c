@@ -115,10 +115,22 @@ static const char *
 decode_string(const char *start, const char *p, const char *end,
 			  JsonbValue *v)
 {
-	/* the decoded string is never longer than the raw one */
-	char	   *buf = palloc(end - start + 1);
-	char	   *out = buf;
+	const char *close = p;
+	char	   *buf;
+	char	   *out;
 
+	/*
+	 * Find the closing quote first, so that the buffer is as long as the
+	 * raw string (never shorter than the decoded one), not as the rest of
+	 * the text: a text of many escaped strings must not cost the square of
+	 * its length.
+	 */
+	while (close < end && *close != '"')
+		close += (*close == '\\') ? 2 : 1;
+	if (close >= end)
+		return NULL;
+	buf = palloc(close - start + 1);
+	out = buf;
 	memcpy(out, start, p - start);
 	out += p - start;
 	while (p < end)
