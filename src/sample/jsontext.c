@@ -148,8 +148,14 @@ decode_string(const char *start, const char *p, const char *end,
 			return NULL;
 		if (c != '\\')
 		{
-			*out++ = (char) c;
-			p++;
+			/* copy the plain run up to the next escape or quote at once */
+			const char *run = p;
+
+			while (run < end && !string_stop[(unsigned char) *run])
+				run++;
+			memcpy(out, p, run - p);
+			out += run - p;
+			p = run;
 			continue;
 		}
 		if (++p >= end)
