@@ -26,15 +26,19 @@
 # bench/tier.sql, default 20000; 0 leaves it out), FTSTORE_BENCH_DATA (the
 # corpus, default ../shared/data beside the project), FTSTORE_BENCH_KEEP=1
 # (leave the server running at the end, for profiling),
-# FTSTORE_BENCH_RLS (default 1; 0 skips the cost of row-level security,
-# bench/rls.sql, which takes about two minutes), FTSTORE_BENCH_RLS_SAMPLES
-# (its number of samples, default 1000000).
+# PG_CONFIG (the PostgreSQL 15 installation to build against and run,
+# default Debian's), FTSTORE_BENCH_RLS (default 1; 0 skips the cost of
+# row-level security, bench/rls.sql, which takes about two minutes),
+# FTSTORE_BENCH_RLS_SAMPLES (its number of samples, default 1000000).
 
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-PGBIN=/usr/lib/postgresql/15/bin
-PG_CONFIG=$PGBIN/pg_config
+# PG_CONFIG may name another PostgreSQL 15 installation (a private copy,
+# say, so that a benchmark does not share the system's with other work);
+# the default is Debian's.
+PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
+PGBIN=$("$PG_CONFIG" --bindir)
 PORT=${FTSTORE_BENCH_PORT:-5465}
 SAMPLES=${FTSTORE_BENCH_SAMPLES:-300000}
 RUNS=${FTSTORE_BENCH_RUNS:-3}

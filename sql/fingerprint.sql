@@ -232,7 +232,10 @@ FROM (VALUES (1, '  Hello   World  '),
 			 (9, '   '),
 			 (10, U&'\200b'),
 			 (11, U&'\1100\1161\11a8'),
-			 (12, U&'A\030a\0327')) AS v(n, t)
+			 (12, U&'A\030a\0327'),
+			 -- characters that skip the NFC check, alone and with a mark
+			 (13, U&'\201Cca\00E9\201D \00C0 \4E2D \+01F600 \2019'),
+			 (14, U&'\201Ccafe\0301\201D \4E2D\6587 \+01F600')) AS v(n, t)
 ORDER BY n;
 SELECT normalize_text(NULL) IS NULL AS strict;
 

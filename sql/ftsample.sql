@@ -246,6 +246,42 @@ EXPLAIN (COSTS OFF) SELECT count(*) FROM eq a JOIN uniq b ON a.s = b.s;
 SELECT count(*) AS merge_join_rows FROM eq a JOIN uniq b ON a.s = b.s;
 RESET enable_hashjoin;
 RESET enable_nestloop;
+-- Text input reads JSON in one pass of its own (src/sample/jsontext.c)
+-- and leaves what it does not vouch for to jsonb_in.  The cast from
+-- jsonb takes PostgreSQL's parser alone, so each text below, read both
+-- ways, must give the same sample: escapes, \u escapes and surrogate
+-- pairs, numbers in every JSON form, duplicate keys (the last wins), white
+-- space, empty and nested containers, nesting at ftstore.max_depth, and
+-- a sample of fifty thousand escaped strings.
+CREATE TABLE twoway (n int, t text);
+INSERT INTO twoway VALUES
+(1, $j${"messages": [{"role": "user", "content": "q \"quoted\" \\ \/ \b\f\n\r\t end"}, {"role": "assistant", "content": "a"}]}$j$),
+(2, $j${"text": "\u00e9t\u00E9 \u4e2d\u6587 \ud83d\ude00 \u0041\u00fc"}$j$),
+(3, $j${"text": "n", "nums": [0, -0, 7, -12, 1.5, -0.25, 1e3, 1E+3, 2.5e-3, 12345678901234567890123, 0.000001]}$j$),
+(4, $j${"text": "first", "k": 1, "k": {"b": [], "a": {}}, "text": "last"}$j$),
+(5, E'{ \t\r\n"text" \r\n:\t"spaced" \n, "x" : [ 1 , { } , [ ] ] }\n'),
+(6, $j${"instruction": "i", "input": "", "output": "o", "meta": {"tags": ["a", "b"], "ok": true, "no": false, "none": null}}$j$),
+(7, $j${"conversations": [{"from": "human", "value": "h\u00e9"}, {"from": "gpt", "value": "g"}], "tools": "[{\"name\": \"f\"}]"}$j$),
+(8, '{"text": "deep", "x": ' || repeat('[', 63) || repeat(']', 63) || '}'),
+(9, $j${"text": "", "\u006bey": "escaped key", "k\"q": 1}$j$),
+-- many strings with escapes: each is decoded into a buffer of its own size
+(10, '{"text": "many", "k": [' ||
+	 (SELECT string_agg('"a\nb"', ', ') FROM generate_series(1, 50000)) || ']}');
+SELECT n, t::ftsample = t::jsonb::ftsample AS same_sample,
+	   t::ftsample::text = t::jsonb::ftsample::text AS same_text
+FROM twoway ORDER BY n;
+SELECT t::ftsample AS decoded FROM twoway WHERE n IN (1, 2, 4);
+
+-- Text that jsonb_in refuses gets jsonb_in's own error, as before.
+SELECT n, pg_temp.try(format('SELECT %L::ftsample', t)) = pg_temp.try(format('SELECT %L::jsonb', t)) AS same_error,
+	   pg_temp.try(format('SELECT %L::ftsample', t)) AS error
+FROM (VALUES (1, $j${"text": "a\qb"}$j$), (2, $j${"text": "\ud800x"}$j$),
+	  (3, $j${"text": "x", "n": 01}$j$), (4, $j${"text": "x", "n": 1e}$j$),
+	  (5, $j${"text": "x",}$j$), (6, $j${"text": truex}$j$),
+	  (7, E'{"text": "tab\there"}'), (8, $j${"text": "\u12"}$j$),
+	  (9, $j${"text": "x"} y$j$)) AS bad (n, t) ORDER BY n;
+DROP TABLE twoway;
+
 -- a value stored out of line (TOAST, compressed) compares like one in line
 CREATE TABLE big (s ftsample);
 INSERT INTO big VALUES (('{"text": "' || repeat('abc ', 100000) || '"}')::ftsample);

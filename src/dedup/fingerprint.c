@@ -43,7 +43,7 @@ PG_FUNCTION_INFO_V1(ftstore_normalize_text);
 #define FP_TAG "ftfp1"
 
 /* Python's str.isspace() set, which the tests' reference uses. */
-static bool
+static inline bool
 is_space(pg_wchar c)
 {
 	return (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x20) ||
@@ -56,6 +56,34 @@ static bool
 is_invisible(pg_wchar c)
 {
 	return c == 0x200B || c == 0x2060 || c == 0xFEFF;
+}
+
+/*
+ * Whether every code point of the NUL-terminated s is ASCII or lies in a
+ * range where PostgreSQL's Unicode tables (common/unicode_normprops_table.h
+ * and unicode_norm_table.h, as of PostgreSQL 15) give NFC_QC=Yes and
+ * combining class 0: Latin-1 to the spacing modifiers, the dashes and
+ * quotation marks, CJK unified ideographs, and emoji.  Text of such code
+ * points alone is in NFC in any order, so unicode_is_normalized_quickcheck()
+ * would answer yes: most non-ASCII text of the corpus (a curly quote, an
+ * accented letter, Chinese) is known to be NFC without the per-character
+ * table lookups.
+ */
+static bool
+nfc_without_check(const pg_wchar *s)
+{
+	for (; *s; s++)
+	{
+		pg_wchar	c = *s;
+
+		if (c < 0x300 ||
+			(c >= 0x2010 && c <= 0x2027) ||
+			(c >= 0x4E00 && c <= 0x9FFF) ||
+			(c >= 0x1F300 && c <= 0x1FAFF))
+			continue;
+		return false;
+	}
+	return true;
 }
 
 /*
@@ -89,7 +117,8 @@ normalize_text(StringInfo buf, const char *p, int len, bool fold_case)
 		{
 			char		c = p[i];
 
-			if (is_space((unsigned char) c))
+			/* every ASCII space is a control character or the space */
+			if ((unsigned char) c <= 0x20 && is_space((unsigned char) c))
 			{
 				pending_space = any;
 				continue;
@@ -116,7 +145,8 @@ normalize_text(StringInfo buf, const char *p, int len, bool fold_case)
 		nw = pg_encoding_mb2wchar_with_len(GetDatabaseEncoding(), p, wide, len);
 		wide[nw] = 0;
 		/* NFC is defined on Unicode; in other encodings it is skipped */
-		if (utf8 && unicode_is_normalized_quickcheck(UNICODE_NFC, wide) != UNICODE_NORM_QC_YES)
+		if (utf8 && !nfc_without_check(wide) &&
+			unicode_is_normalized_quickcheck(UNICODE_NFC, wide) != UNICODE_NORM_QC_YES)
 		{
 			norm = unicode_normalize(UNICODE_NFC, wide);
 			if (norm == NULL)
@@ -127,6 +157,18 @@ normalize_text(StringInfo buf, const char *p, int len, bool fold_case)
 		else
 			norm = wide;
 
+		/*
+		 * In UTF-8 a code point takes four bytes at most, and a space is
+		 * written only for spaces read: make room once, write in place.
+		 */
+		if (utf8)
+		{
+			int			n = 0;
+
+			for (pg_wchar *c = norm; *c; c++)
+				n++;
+			enlargeStringInfo(buf, 4 * n + 1);
+		}
 		for (pg_wchar *c = norm; *c; c++)
 		{
 			unsigned char out[8];
@@ -140,15 +182,26 @@ normalize_text(StringInfo buf, const char *p, int len, bool fold_case)
 				continue;
 			}
 			if (pending_space)
-				appendStringInfoChar(buf, ' ');
+			{
+				/* in UTF-8 the room was made above: a space, then the char */
+				if (utf8)
+					buf->data[buf->len++] = ' ';
+				else
+					appendStringInfoChar(buf, ' ');
+			}
 			pending_space = false;
 			any = true;
 			if (fold_case && ch >= 'A' && ch <= 'Z')
 				ch += 'a' - 'A';
 			if (utf8)
 			{
-				unicode_to_utf8(ch, out);
-				appendBinaryStringInfo(buf, (char *) out, pg_utf_mblen(out));
+				unsigned char *dst = (unsigned char *) buf->data + buf->len;
+
+				if (ch < 0x80)
+					*dst = (unsigned char) ch;
+				else
+					unicode_to_utf8(ch, dst);
+				buf->len += pg_utf_mblen(dst);
 			}
 			else
 			{
@@ -158,6 +211,7 @@ normalize_text(StringInfo buf, const char *p, int len, bool fold_case)
 				appendBinaryStringInfo(buf, (char *) out, l);
 			}
 		}
+		buf->data[buf->len] = '\0';
 		if (norm != wide)
 			pfree(norm);
 		pfree(wide);

@@ -137,31 +137,70 @@ typedef struct TextScan
 } TextScan;
 
 /*
- * The stop words packed as scan_text packs a word, by length, so that a
- * word is compared with an integer compare rather than a call to memcmp:
- * every word of every sample meets this list.
+ * The stop words packed as scan_text packs a word (one lower-case letter a
+ * byte, so that words of different lengths never pack alike), in an
+ * open-addressed hash table: every word of every sample is looked up, and
+ * a multiply and one or two integer compares cost less than walking the
+ * list of its length.  Zero marks an empty slot; no word packs to zero.
  */
-static uint64 stopwords_packed[MAX_STOPWORD_LEN + 1][32];
-static int	stopwords_packed_n[MAX_STOPWORD_LEN + 1];
+#define STOPWORD_SLOTS 256
+static uint64 stopword_table[STOPWORD_SLOTS];
 static bool stopwords_packed_ready = false;
+
+static inline int
+stopword_slot(uint64 word)
+{
+	return (int) ((word * UINT64CONST(0x9E3779B97F4A7C15)) >> 56);
+}
+
+static inline bool
+is_stopword(uint64 word)
+{
+	for (int i = stopword_slot(word);; i = (i + 1) & (STOPWORD_SLOTS - 1))
+	{
+		if (stopword_table[i] == word)
+			return true;
+		if (stopword_table[i] == 0)
+			return false;
+	}
+}
+
+/*
+ * ASCII bytes in the classes of the token estimate (ft_char_class), and
+ * whether a byte is an ASCII letter (the word class, among ASCII), for
+ * scan_text_tokens(); filled by pack_stopwords(), on first use too.
+ */
+static uint8 ascii_class[128];
+static bool ascii_letter[256];
+
+/* the table must stay at most half full, so that every probe ends soon */
+StaticAssertDecl(lengthof(stopwords_1) + lengthof(stopwords_2) +
+				 lengthof(stopwords_3) + lengthof(stopwords_4) +
+				 lengthof(stopwords_5) <= STOPWORD_SLOTS / 2,
+				 "too many stop words for the hash table");
 
 static void
 pack_stopwords(void)
 {
 	for (int len = 1; len <= MAX_STOPWORD_LEN; len++)
 	{
-		int			n = 0;
-
 		for (const char *const *w = stopwords_by_len[len]; *w; w++)
 		{
 			uint64		packed = 0;
+			int			i;
 
-			Assert(n < lengthof(stopwords_packed[len]));
-			for (int i = 0; i < len; i++)
-				packed |= (uint64) (unsigned char) (*w)[i] << (8 * i);
-			stopwords_packed[len][n++] = packed;
+			for (int k = 0; k < len; k++)
+				packed |= (uint64) (unsigned char) (*w)[k] << (8 * k);
+			for (i = stopword_slot(packed); stopword_table[i] != 0;
+				 i = (i + 1) & (STOPWORD_SLOTS - 1))
+				;
+			stopword_table[i] = packed;
 		}
-		stopwords_packed_n[len] = n;
+	}
+	for (int c = 0; c < 128; c++)
+	{
+		ascii_class[c] = (uint8) ft_char_class(c);
+		ascii_letter[c] = (ascii_class[c] == FT_CC_WORD);
 	}
 	stopwords_packed_ready = true;
 }
@@ -202,20 +241,8 @@ end_word(TextScan *ts)
 	if (ts->wordlen == 0)
 		return;
 	ts->words++;
-	if (ts->wordlen <= MAX_STOPWORD_LEN)
-	{
-		const uint64 *list = stopwords_packed[ts->wordlen];
-		int			n = stopwords_packed_n[ts->wordlen];
-
-		for (int i = 0; i < n; i++)
-		{
-			if (list[i] == ts->word)
-			{
-				ts->stopwords++;
-				break;
-			}
-		}
-	}
+	if (ts->wordlen <= MAX_STOPWORD_LEN && is_stopword(ts->word))
+		ts->stopwords++;
 	ts->wordlen = 0;
 	ts->word = 0;
 }
@@ -264,6 +291,107 @@ scan_text(TextScan *ts, const char *p, int len)
 }
 
 /*
+ * scan_text() and ft_estimate_tokens() of the same text in one pass: both
+ * run over every message of every sample at load time, and reading the
+ * text once costs about half of reading it twice.  Adds the estimate to
+ * *tokens.
+ *
+ * The two rules step over bytes that are not well-formed UTF-8 in
+ * different ways, so on meeting such a sequence this gives up, leaves *ts
+ * and *tokens as they were and returns false; the caller then applies each
+ * rule on its own.  Text that came through the JSON parser never has one.
+ */
+static bool
+scan_text_tokens(TextScan *ts, const char *p, int len, int64 *tokens)
+{
+	const unsigned char *s = (const unsigned char *) p;
+	const unsigned char *end = s + len;
+	TextScan	saved = *ts;
+	FtCharClass run = FT_CC_SPACE;
+	int64		runlen = 0;
+	int64		tok = 0;
+
+	while (s < end)
+	{
+		unsigned char c = *s;
+		FtCharClass cls;
+
+		if (c < 0x80)
+		{
+			cls = (FtCharClass) ascii_class[c];
+			if (cls == FT_CC_WORD)
+			{
+				/*
+				 * A run of ASCII letters is one whole word of scan_text()
+				 * (whatever ends it ends the word) and part of a word run
+				 * of the token rule (which non-ASCII letters continue).
+				 */
+				const unsigned char *w = s;
+				uint64		word = 0;
+				int			wlen;
+
+				/* pack the first letters, enough to tell a stop word */
+				do
+				{
+					word |= (uint64) (*s | 0x20) << (8 * (s - w));
+					s++;
+				} while (s - w <= MAX_STOPWORD_LEN && s < end &&
+						 ascii_letter[*s]);
+				while (s < end && ascii_letter[*s])
+					s++;
+				wlen = s - w;
+				ts->letters[SCRIPT_LATIN] += wlen;
+				ts->wordlen = Min(wlen, MAX_STOPWORD_LEN + 1);
+				ts->word = word;
+				end_word(ts);
+				if (run == FT_CC_WORD)
+					runlen += wlen;
+				else
+				{
+					tok += ft_run_tokens(run, runlen);
+					run = FT_CC_WORD;
+					runlen = wlen;
+				}
+				continue;
+			}
+			/* no word is open here: each ends with its run of letters */
+			s++;
+		}
+		else
+		{
+			int32		cp;
+			int			n = ft_utf8_next(s, end - s, &cp);
+
+			if (cp < 0)
+			{
+				*ts = saved;
+				return false;
+			}
+			ts->letters[script_of((pg_wchar) cp)]++;
+			cls = ft_char_class(cp);
+			s += n;
+		}
+
+		/* the token rule, as in ft_estimate_tokens() */
+		if (cls == run && (cls == FT_CC_WORD || cls == FT_CC_DIGIT))
+		{
+			runlen++;
+			continue;
+		}
+		tok += ft_run_tokens(run, runlen);
+		run = cls;
+		runlen = 0;
+		if (cls == FT_CC_WORD || cls == FT_CC_DIGIT)
+			runlen = 1;
+		else if (cls == FT_CC_CJK || cls == FT_CC_SYMBOL)
+			tok++;
+	}
+	tok += ft_run_tokens(run, runlen);
+	*tokens += Min(tok, (int64) PG_INT32_MAX);
+	return true;
+}
+
+/*
  * The facets of a decoded sample.  layout.c keeps what this computes in
  * the stored form, so a change to these rules must bump FT_FACETS_VERSION.
  */
@@ -274,6 +402,7 @@ ft_compute_facets(const FtSample *s, FtFacets *f)
 	int64		tokens = (s->kind == FT_KIND_TEXT) ? 0 : 3;
 	TextScan	ts;
 	StringInfoData buf;
+	bool		have_buf = false;
 	int			best;
 
 	memset(f, 0, sizeof(FtFacets));
@@ -291,10 +420,11 @@ ft_compute_facets(const FtSample *s, FtFacets *f)
 	for (int k = 0; k < FT_NUM_MEDIA; k++)
 		f->nmedia[k] = s->nmedia[k];
 
-	initStringInfo(&buf);
 	for (int i = 0; i < n; i++)
 	{
 		const FtMessage *m = &s->messages[i];
+		const char *text = NULL;
+		int			len = 0;
 
 		if (m->role >= 1 && m->role <= FT_ROLE_MAX)
 			f->roles |= (uint8) (1 << (m->role - 1));
@@ -313,12 +443,30 @@ ft_compute_facets(const FtSample *s, FtFacets *f)
 		if (m->role != FT_ROLE_TEXT)
 			tokens += 3;
 
-		resetStringInfo(&buf);
-		ft_message_text(&buf, m);
-		tokens += ft_estimate_tokens(buf.data, buf.len);
-		scan_text(&ts, buf.data, buf.len);
+		/* the text of ft_message_text(), copied only when it has parts */
+		if (m->flags & FT_MSG_CONTENT_PARTS)
+		{
+			if (!have_buf)
+				initStringInfo(&buf);
+			have_buf = true;
+			resetStringInfo(&buf);
+			ft_message_text(&buf, m);
+			text = buf.data;
+			len = buf.len;
+		}
+		else if (!(m->flags & FT_MSG_CONTENT_NULL))
+		{
+			text = m->content.p;
+			len = m->content.len;
+		}
+		if (!scan_text_tokens(&ts, text, len, &tokens))
+		{
+			tokens += ft_estimate_tokens(text, len);
+			scan_text(&ts, text, len);
+		}
 	}
-	pfree(buf.data);
+	if (have_buf)
+		pfree(buf.data);
 
 	/* the same estimate as ftstore.token_count(), bucketed */
 	f->length = 0;

@@ -62,13 +62,28 @@ format_arg(text *name, bool allow_auto)
 	return (FtFormat) f;
 }
 
-/* The parse proper, once ft_check_json_limits() has passed the text. */
+/*
+ * Parse JSON text into a stored sample.  The common case takes the
+ * one-pass parser of jsontext.c; whatever it does not vouch for takes the
+ * general path, the pre-scan of the limits and then jsonb_in, so bad
+ * input gets the same errors either way.  cstr is json as a NUL-terminated
+ * string when the caller has one, else NULL.
+ */
 static Datum
-sample_from_checked_cstring(const char *cstr, FtFormat hint)
+sample_from_text(const char *json, size_t len, const char *cstr,
+				 FtFormat hint)
 {
-	Jsonb	   *jb = DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
-														CStringGetDatum(cstr)));
+	Jsonb	   *jb = ft_jsonb_from_text(json, len);
 
+	if (jb == NULL)
+	{
+		ft_check_json_limits(json, len);
+		/* jsonb_in wants a NUL-terminated string */
+		if (cstr == NULL)
+			cstr = pnstrdup(json, len);
+		jb = DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
+												CStringGetDatum(cstr)));
+	}
 	return PointerGetDatum(ft_encode(ft_parse_jsonb(jb, hint)));
 }
 
@@ -79,9 +94,7 @@ sample_from_checked_cstring(const char *cstr, FtFormat hint)
 Datum
 ft_sample_from_text(const char *json, size_t len, FtFormat hint)
 {
-	ft_check_json_limits(json, len);
-	/* jsonb_in wants a NUL-terminated string */
-	return sample_from_checked_cstring(pnstrdup(json, len), hint);
+	return sample_from_text(json, len, NULL, hint);
 }
 
 FtSample *
@@ -96,8 +109,7 @@ ftsample_in(PG_FUNCTION_ARGS)
 	char	   *str = PG_GETARG_CSTRING(0);
 
 	/* a cstring already ends at its first NUL: no copy needed */
-	ft_check_json_limits(str, strlen(str));
-	PG_RETURN_DATUM(sample_from_checked_cstring(str, FT_FORMAT_AUTO));
+	PG_RETURN_DATUM(sample_from_text(str, strlen(str), str, FT_FORMAT_AUTO));
 }
 
 /*

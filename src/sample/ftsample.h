@@ -208,6 +208,9 @@ extern const char *ft_media_placeholder(int media);
 extern void ft_check_json_limits(const char *json, size_t len);
 extern FtSample *ft_parse_jsonb(Jsonb *jb, FtFormat hint);
 
+/* jsontext.c: JSON text to jsonb in one pass; NULL: take jsonb_in */
+extern Jsonb *ft_jsonb_from_text(const char *json, size_t len);
+
 /* layout.c: the stored form */
 extern struct varlena *ft_encode(const FtSample *sample);
 extern FtSample *ft_decode(const struct varlena *stored);
@@ -238,6 +241,34 @@ extern void ft_message_text(StringInfo buf, const FtMessage *msg);
 
 /* tokens.c: approximate BPE token count of UTF-8 text */
 extern int	ft_estimate_tokens(const char *p, int len);
+
+/*
+ * The character classes of that estimate and the tokens a run of one
+ * class costs, for scans that estimate tokens while doing other work in
+ * the same pass (ft_compute_facets).  Only word and digit characters form
+ * runs; a CJK or symbol character is one token, white space none.
+ */
+typedef enum FtCharClass
+{
+	FT_CC_SPACE,
+	FT_CC_WORD,
+	FT_CC_DIGIT,
+	FT_CC_CJK,
+	FT_CC_SYMBOL
+} FtCharClass;
+
+extern int	ft_utf8_next(const unsigned char *p, int len, int32 *cp);
+extern FtCharClass ft_char_class(int32 c);
+
+static inline int64
+ft_run_tokens(FtCharClass cls, int64 nchars)
+{
+	if (nchars == 0)
+		return 0;
+	if (cls == FT_CC_WORD)
+		return (nchars + 3) / 4;
+	return (nchars + 2) / 3;	/* FT_CC_DIGIT */
+}
 
 #define DatumGetFtSampleP(X) ((struct varlena *) PG_DETOAST_DATUM(X))
 #define PG_GETARG_FTSAMPLE_P(n) DatumGetFtSampleP(PG_GETARG_DATUM(n))

@@ -106,9 +106,11 @@ StaticAssertDecl(FT_FACETS_SCRIPTS <= 16 && FT_FACETS_LANGS <= 16 &&
 /*
  * Bodies shorter than this are left alone: zstd's frame overhead and the
  * lack of repetition in a short record make the gain too small to pay for
- * the decompression on every read.
+ * the compression at load and the decompression on every read.  On the
+ * benchmark corpus, 512 rather than 256 takes about a third off the time
+ * spent compressing for 2% more table (docs/benchmarks.md).
  */
-#define FT_COMPRESS_MIN 256
+#define FT_COMPRESS_MIN 512
 
 /*
  * Level 1: on fine-tuning text it gives most of level 3's ratio at about

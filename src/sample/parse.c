@@ -4,10 +4,11 @@
  *	  Reading a sample from JSON, in any of the fine-tuning formats, into
  *	  the canonical model.
  *
- * The JSON text is first parsed by PostgreSQL's own jsonb parser, after a
- * cheap pre-scan that refuses oversized and too deeply nested input, so
- * that neither memory nor stack can be exhausted by one record.  The jsonb
- * is then walked once.  Every fault is reported with the JSON path of the
+ * The JSON text is first made into jsonb: in one pass by jsontext.c when
+ * it can, else by PostgreSQL's own jsonb parser after a cheap pre-scan
+ * (ft_check_json_limits) that refuses oversized and too deeply nested
+ * input, so that neither memory nor stack can be exhausted by one record.
+ * The jsonb is then walked once.  Every fault is reported with the JSON path of the
  * field that holds it, in errdetail and in the error's column name field
  * (PG_DIAG_COLUMN_NAME), where import and client drivers can read it.
  *

@@ -33,22 +33,13 @@
 
 PG_FUNCTION_INFO_V1(ftstore_estimate_tokens);
 
-typedef enum CharClass
-{
-	CC_SPACE,
-	CC_WORD,
-	CC_DIGIT,
-	CC_CJK,
-	CC_SYMBOL
-} CharClass;
-
 /*
  * Decode one UTF-8 character at p (at most len bytes).  Returns its length
  * in bytes and sets *cp; a byte that does not start a valid sequence comes
  * back as a one-byte character with *cp = -1.
  */
-static int
-utf8_next(const unsigned char *p, int len, int32 *cp)
+int
+ft_utf8_next(const unsigned char *p, int len, int32 *cp)
 {
 	unsigned char c = p[0];
 	int			n;
@@ -97,20 +88,25 @@ utf8_next(const unsigned char *p, int len, int32 *cp)
 	return n;
 }
 
-static CharClass
-classify(int32 c)
+/*
+ * The class of code point c, or of an invalid byte when c < 0.  Exported
+ * so that the facets scan (src/facets) can estimate tokens in the same
+ * pass as it counts letters.
+ */
+FtCharClass
+ft_char_class(int32 c)
 {
 	if (c < 0)
-		return CC_SYMBOL;
+		return FT_CC_SYMBOL;
 	if (c < 0x80)
 	{
 		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))
-			return CC_WORD;
+			return FT_CC_WORD;
 		if (c >= '0' && c <= '9')
-			return CC_DIGIT;
+			return FT_CC_DIGIT;
 		if (c == ' ' || (c >= '\t' && c <= '\r'))
-			return CC_SPACE;
-		return CC_SYMBOL;
+			return FT_CC_SPACE;
+		return FT_CC_SYMBOL;
 	}
 
 	/* Han, Kana, Hangul: BPE vocabularies hold about one token each */
@@ -124,18 +120,18 @@ classify(int32 c)
 		(c >= 0x1100 && c <= 0x11FF) ||		/* Hangul Jamo */
 		(c >= 0x3130 && c <= 0x318F) ||		/* Hangul compatibility Jamo */
 		(c >= 0xAC00 && c <= 0xD7AF))		/* Hangul syllables */
-		return CC_CJK;
+		return FT_CC_CJK;
 
 	/* Unicode white space */
 	if (c == 0x85 || c == 0xA0 || c == 0x1680 ||
 		(c >= 0x2000 && c <= 0x200A) ||
 		c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F ||
 		c == 0x3000)
-		return CC_SPACE;
+		return FT_CC_SPACE;
 
 	/* full-width digits tokenize like digits */
 	if (c >= 0xFF10 && c <= 0xFF19)
-		return CC_DIGIT;
+		return FT_CC_DIGIT;
 
 	/* punctuation and symbol blocks */
 	if ((c >= 0x80 && c <= 0xBF) ||
@@ -153,39 +149,29 @@ classify(int32 c)
 		(c >= 0xFF5B && c <= 0xFF65) ||
 		(c >= 0xFFF0 && c <= 0xFFFF) ||		/* specials */
 		(c >= 0x1F000 && c <= 0x1FAFF))		/* emoji and pictographs */
-		return CC_SYMBOL;
+		return FT_CC_SYMBOL;
 
 	/*
 	 * Everything else is taken for a letter: Latin with diacritics, Greek,
 	 * Cyrillic, Arabic, Indic scripts, combining marks.  Scripts written
 	 * without spaces (Thai, say) are undercounted by this.
 	 */
-	return CC_WORD;
+	return FT_CC_WORD;
 }
 
 /*
- * classify() of each ASCII character, filled on first use: most text is
- * ASCII, and a table lookup costs less than classify's comparisons.
+ * ft_char_class() of each ASCII character, filled on first use: most text is
+ * ASCII, and a table lookup costs less than ft_char_class's comparisons.
  */
-static CharClass ascii_class[128];
+static FtCharClass ascii_class[128];
 static bool ascii_class_ready = false;
 
 static void
 fill_ascii_class(void)
 {
 	for (int c = 0; c < 128; c++)
-		ascii_class[c] = classify(c);
+		ascii_class[c] = ft_char_class(c);
 	ascii_class_ready = true;
-}
-
-static inline int64
-run_tokens(CharClass cls, int64 nchars)
-{
-	if (nchars == 0)
-		return 0;
-	if (cls == CC_WORD)
-		return (nchars + 3) / 4;
-	return (nchars + 2) / 3;	/* CC_DIGIT */
 }
 
 int
@@ -193,7 +179,7 @@ ft_estimate_tokens(const char *p, int len)
 {
 	const unsigned char *s = (const unsigned char *) p;
 	int64		tokens = 0;
-	CharClass	run = CC_SPACE;
+	FtCharClass	run = FT_CC_SPACE;
 	int64		runlen = 0;
 	int			i = 0;
 
@@ -202,7 +188,7 @@ ft_estimate_tokens(const char *p, int len)
 	while (i < len)
 	{
 		int32		c;
-		CharClass	cls;
+		FtCharClass	cls;
 
 		if (s[i] < 0x80)
 		{
@@ -211,24 +197,24 @@ ft_estimate_tokens(const char *p, int len)
 		}
 		else
 		{
-			i += utf8_next(s + i, len - i, &c);
-			cls = classify(c);
+			i += ft_utf8_next(s + i, len - i, &c);
+			cls = ft_char_class(c);
 		}
 
-		if (cls == run && (cls == CC_WORD || cls == CC_DIGIT))
+		if (cls == run && (cls == FT_CC_WORD || cls == FT_CC_DIGIT))
 		{
 			runlen++;
 			continue;
 		}
-		tokens += run_tokens(run, runlen);
+		tokens += ft_run_tokens(run, runlen);
 		run = cls;
 		runlen = 0;
-		if (cls == CC_WORD || cls == CC_DIGIT)
+		if (cls == FT_CC_WORD || cls == FT_CC_DIGIT)
 			runlen = 1;
-		else if (cls == CC_CJK || cls == CC_SYMBOL)
+		else if (cls == FT_CC_CJK || cls == FT_CC_SYMBOL)
 			tokens++;
 	}
-	tokens += run_tokens(run, runlen);
+	tokens += ft_run_tokens(run, runlen);
 
 	return (int) Min(tokens, (int64) PG_INT32_MAX);
 }
