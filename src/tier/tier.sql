@@ -177,27 +177,37 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, ftstore, pg_temp
 AS $$
 DECLARE
-	bad		record;
+	nrefs	bigint;
+	badhex	text;
 BEGIN
 	IF TG_OP = 'UPDATE' THEN
 		DELETE FROM ftstore.blob_refs r
 		WHERE r.sample_id IN (SELECT n.id FROM new_rows n);
 	END IF;
-	SELECT n.id, n.dataset_id, pg_catalog.encode(b.sha256, 'hex') AS hex
-	INTO bad
-	FROM new_rows n, ftstore.blob_refs_of(n.sample) b
-	WHERE NOT EXISTS (SELECT 1 FROM ftstore.blob_claims c
-					  WHERE c.dataset_id = n.dataset_id AND c.sha256 = b.sha256)
-	LIMIT 1;
-	IF FOUND THEN
-		RAISE EXCEPTION 'sample references blob % which its dataset does not hold', bad.hex
+
+	-- The claims are checked before anything is written (a reference to a
+	-- hash the catalog lacks must get the same answer as one to a hash of
+	-- another dataset, or the error would tell which hashes exist), and
+	-- most statements store no reference at all: then the samples are
+	-- read once.
+	SELECT pg_catalog.count(*),
+		   (pg_catalog.array_agg(pg_catalog.encode(b.sha256, 'hex'))
+			FILTER (WHERE NOT EXISTS (SELECT 1 FROM ftstore.blob_claims c
+									  WHERE c.dataset_id = n.dataset_id
+										AND c.sha256 = b.sha256)))[1]
+	INTO nrefs, badhex
+	FROM new_rows n, ftstore.blob_refs_of(n.sample) b;
+	IF badhex IS NOT NULL THEN
+		RAISE EXCEPTION 'sample references blob % which its dataset does not hold', badhex
 			USING ERRCODE = 'insufficient_privilege',
 				  DETAIL = 'A sample may reference only blobs stored in its own dataset.',
 				  HINT = 'Store the bytes with ftstore.store_blob() or import them with the sample.';
 	END IF;
-	INSERT INTO ftstore.blob_refs (sample_id, ordinal, dataset_id, sha256)
-	SELECT n.id, b.ordinal, n.dataset_id, b.sha256
-	FROM new_rows n, ftstore.blob_refs_of(n.sample) b;
+	IF nrefs > 0 THEN
+		INSERT INTO ftstore.blob_refs (sample_id, ordinal, dataset_id, sha256)
+		SELECT n.id, b.ordinal, n.dataset_id, b.sha256
+		FROM new_rows n, ftstore.blob_refs_of(n.sample) b;
+	END IF;
 	RETURN NULL;
 END;
 $$;
