@@ -10,6 +10,7 @@ EXTVERSION = 0.1
 MODULE_big = ftstore
 OBJS = \
 	src/ftstore.o \
+	src/util/subxact.o \
 	src/sample/names.o \
 	src/sample/jsontext.o \
 	src/sample/parse.o \

@@ -35,6 +35,7 @@
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
 
+#include "util/subxact.h"
 #include "etl/reader.h"
 #include "sample/ftsample.h"
 #include "tier/tier.h"
@@ -156,6 +157,36 @@ prepare(const char *sql, int nargs, Oid *argtypes)
 	return plan;
 }
 
+typedef struct ParseWork
+{
+	ImportState *st;
+	const FtRecord *rec;
+	Datum		result;
+} ParseWork;
+
+static void
+parse_work(void *arg)
+{
+	ParseWork  *w = (ParseWork *) arg;
+	ImportState *st = w->st;
+	const char *json = w->rec->data;
+	size_t		len = w->rec->len;
+
+	ft_record_check(w->rec);
+	if (!st->server_encoded)
+	{
+		/* raises on invalid UTF-8, NUL included */
+		json = pg_any_to_server(json, (int) len, PG_UTF8);
+		if (json != w->rec->data)
+			len = strlen(json);
+	}
+	w->result = ft_sample_from_text(json, len, st->hint);
+	if (st->media_dir)
+		w->result = ft_tier_import_media(w->result, st->media_dir,
+										 DatumGetInt32(st->dataset_id));
+	ft_blob_check_claims(w->result, DatumGetInt32(st->dataset_id));
+}
+
 /*
  * Parses one record in a subtransaction.  Returns the stored sample, or
  * (Datum) 0 with *error set.  Both live in the record context.
@@ -163,58 +194,11 @@ prepare(const char *sql, int nargs, Oid *argtypes)
 static Datum
 parse_record(ImportState *st, const FtRecord *rec, ErrorData **error)
 {
-	MemoryContext cxt = st->record_cxt;
-	ResourceOwner oldowner = CurrentResourceOwner;
-	volatile Datum result = (Datum) 0;
+	ParseWork	w = {st, rec, (Datum) 0};
 
-	*error = NULL;
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(cxt);
-
-	PG_TRY();
-	{
-		const char *json = rec->data;
-		size_t		len = rec->len;
-
-		ft_record_check(rec);
-		if (!st->server_encoded)
-		{
-			/* raises on invalid UTF-8, NUL included */
-			json = pg_any_to_server(json, (int) len, PG_UTF8);
-			if (json != rec->data)
-				len = strlen(json);
-		}
-		result = ft_sample_from_text(json, len, st->hint);
-		if (st->media_dir)
-			result = ft_tier_import_media(result, st->media_dir,
-										  DatumGetInt32(st->dataset_id));
-		ft_blob_check_claims(result, DatumGetInt32(st->dataset_id));
-
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = oldowner;
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(cxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = oldowner;
-
-		/* a cancel is the user's, not the record's */
-		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
-			ReThrowError(edata);
-		*error = edata;
-		result = (Datum) 0;
-	}
-	PG_END_TRY();
-
-	return result;
+	MemoryContextSwitchTo(st->record_cxt);
+	*error = ft_run_in_subxact(parse_work, &w, true);
+	return *error ? (Datum) 0 : w.result;
 }
 
 /*

@@ -25,6 +25,7 @@
 #include "utils/memutils.h"
 #include "utils/resowner.h"
 
+#include "util/subxact.h"
 #include "tier/tier.h"
 
 /*
@@ -236,15 +237,30 @@ ft_fetch_from(FtObjectStore *store, const FtBlobRef *ref, StringInfo out)
 	}
 }
 
+typedef struct FetchWork
+{
+	FtObjectStore *store;
+	const FtBlobRef *ref;
+	StringInfo	out;
+} FetchWork;
+
+static void
+fetch_work(void *arg)
+{
+	FetchWork  *w = (FetchWork *) arg;
+
+	ft_fetch_from(w->store, w->ref, w->out);
+}
+
 /* The primary store, and the mirror if the primary fails. */
 static void
 fetch_cold(const FtBlobRef *ref, StringInfo out)
 {
 	FtObjectStore *primary = ft_tier_open(false);
 	FtObjectStore *mirror = ft_tier_open(true);
-	MemoryContext cxt = CurrentMemoryContext;
-	ResourceOwner owner = CurrentResourceOwner;
 	int			start = out->len;
+	FetchWork	w = {primary, ref, out};
+	ErrorData  *edata;
 
 	if (mirror == NULL)
 	{
@@ -253,28 +269,9 @@ fetch_cold(const FtBlobRef *ref, StringInfo out)
 		return;
 	}
 
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(cxt);
-	PG_TRY();
+	edata = ft_run_in_subxact(fetch_work, &w, true);
+	if (edata != NULL)
 	{
-		ft_fetch_from(primary, ref, out);
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(cxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
-		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
-			ReThrowError(edata);
-
 		ereport(WARNING,
 				(errcode(edata->sqlerrcode),
 				 errmsg("reading blob %s from the mirror tier", ref->hex),
@@ -283,7 +280,6 @@ fetch_cold(const FtBlobRef *ref, StringInfo out)
 		out->data[start] = '\0';
 		ft_fetch_from(mirror, ref, out);
 	}
-	PG_END_TRY();
 	primary->ops->close(primary);
 	mirror->ops->close(mirror);
 }

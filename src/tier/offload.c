@@ -38,6 +38,7 @@
 #include "utils/resowner.h"
 #include "utils/timestamp.h"
 
+#include "util/subxact.h"
 #include "tier/tier.h"
 
 PG_FUNCTION_INFO_V1(ft_offload);
@@ -531,39 +532,35 @@ object_unneeded(bytea *hash)
 	return strcmp(tier, "cold") != 0;
 }
 
+typedef struct SweepWork
+{
+	FtObjectStore *store;
+	const char *key;
+	bytea	   *hash;
+	bool		removed;
+} SweepWork;
+
+static void
+sweep_work(void *arg)
+{
+	SweepWork  *w = (SweepWork *) arg;
+
+	if (object_unneeded(w->hash))
+		w->removed = w->store->ops->remove(w->store, w->key);
+}
+
 /* Checks and removes one object under the lock of its blob. */
 static bool
 sweep_one(FtObjectStore *store, const char *key, bytea *hash)
 {
-	MemoryContext cxt = CurrentMemoryContext;
-	ResourceOwner owner = CurrentResourceOwner;
-	volatile bool removed = false;
+	SweepWork	w = {store, key, hash, false};
+	ErrorData  *edata;
 
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(cxt);
-	PG_TRY();
-	{
-		if (object_unneeded(hash))
-			removed = store->ops->remove(store, key);
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(cxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
+	/* rolled back either way: the lock and placeholder go with it */
+	edata = ft_run_in_subxact(sweep_work, &w, false);
+	if (edata != NULL)
 		ReThrowError(edata);
-	}
-	PG_END_TRY();
-	/* the object is gone or kept; the lock and placeholder go now */
-	RollbackAndReleaseCurrentSubTransaction();
-	MemoryContextSwitchTo(cxt);
-	CurrentResourceOwner = owner;
-	return removed;
+	return w.removed;
 }
 
 static int64

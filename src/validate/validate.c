@@ -41,6 +41,7 @@
 #include "utils/tuplestore.h"
 
 #include "sample/ftsample.h"
+#include "util/subxact.h"
 
 PG_FUNCTION_INFO_V1(ftstore_validate);
 
@@ -2097,31 +2098,15 @@ validate_record(VState *st, Jsonb *jb, int max_tokens)
  * safe.
  */
 static void
+encode_work(void *arg)
+{
+	(void) ft_encode(ft_parse_jsonb((Jsonb *) arg, FT_FORMAT_AUTO));
+}
+
+static void
 check_type_accepts(VState *st, Jsonb *jb)
 {
-	MemoryContext oldcxt = CurrentMemoryContext;
-	ResourceOwner oldowner = CurrentResourceOwner;
-	ErrorData  *volatile edata = NULL;
-
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(oldcxt);
-	PG_TRY();
-	{
-		(void) ft_encode(ft_parse_jsonb(jb, FT_FORMAT_AUTO));
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcxt);
-		CurrentResourceOwner = oldowner;
-	}
-	PG_CATCH();
-	{
-		MemoryContextSwitchTo(oldcxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcxt);
-		CurrentResourceOwner = oldowner;
-	}
-	PG_END_TRY();
+	ErrorData  *edata = ft_run_in_subxact(encode_work, jb, true);
 
 	if (edata != NULL)
 	{
