@@ -81,29 +81,8 @@ done
 [ "$STREAMS" -ge 1 ] && [ "$RUNS" -ge 1 ] && [ "$TIER_RUNS" -ge 1 ] || die "streams and runs must be at least 1"
 case $ONLY in '' | tier) ;; *) die "FTSTORE_BENCH_S3_ONLY is empty or \"tier\" (got \"$ONLY\")" ;; esac
 
-if [ "$(id -u)" -eq 0 ]; then
-	SERVER_USER=postgres
-else
-	SERVER_USER=$(id -un)
-fi
-
-as_server()
-{
-	if [ "$(id -u)" -eq 0 ]; then
-		runuser -u "$SERVER_USER" -- "$@"
-	else
-		"$@"
-	fi
-}
-
-as_root()
-{
-	if [ "$(id -u)" -eq 0 ]; then
-		"$@"
-	else
-		sudo "$@"
-	fi
-}
+# SERVER_USER, as_server, as_root
+. "$ROOT/scripts/lib/accounts.sh"
 
 now()
 {

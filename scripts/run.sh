@@ -239,31 +239,8 @@ fi
 
 collect_files "$@"
 
-if [ "$(id -u)" -eq 0 ]; then
-	# initdb refuses to run as root; the server runs as the account the
-	# postgresql-15 package creates.
-	SERVER_USER=postgres
-else
-	SERVER_USER=$(id -un)
-fi
-
-as_server()
-{
-	if [ "$(id -u)" -eq 0 ]; then
-		runuser -u "$SERVER_USER" -- "$@"
-	else
-		"$@"
-	fi
-}
-
-as_root()
-{
-	if [ "$(id -u)" -eq 0 ]; then
-		"$@"
-	else
-		sudo "$@"
-	fi
-}
+# SERVER_USER, as_server, as_root
+. "$ROOT/scripts/lib/accounts.sh"
 
 # make without what "make run DATA=..." passes down: DATA is also PGXS's
 # list of files to install, and would make "make install" copy the data.

@@ -98,29 +98,8 @@ finish()
 	exit
 }
 
-if [ "$(id -u)" -eq 0 ]; then
-	TEST_USER=postgres
-else
-	TEST_USER=$(id -un)
-fi
-
-as_user()
-{
-	if [ "$(id -u)" -eq 0 ]; then
-		runuser -u "$TEST_USER" -- "$@"
-	else
-		"$@"
-	fi
-}
-
-as_root()
-{
-	if [ "$(id -u)" -eq 0 ]; then
-		"$@"
-	else
-		sudo "$@"
-	fi
-}
+# SERVER_USER, as_server, as_root
+. "$ROOT/scripts/lib/accounts.sh"
 
 # ---------------------------------------------------------------------------
 # Packages, the shared data, the work directory.
@@ -132,9 +111,9 @@ if ! bash "$ROOT/scripts/deps.sh"; then
 	suite_result deps "FAILED: could not install the packages"
 	finish
 fi
-if ! id "$TEST_USER" >/dev/null 2>&1; then
+if ! id "$SERVER_USER" >/dev/null 2>&1; then
 	fail
-	suite_result deps "FAILED: user $TEST_USER does not exist"
+	suite_result deps "FAILED: user $SERVER_USER does not exist"
 	finish
 fi
 
@@ -178,7 +157,7 @@ cleanup()
 		as_root umount "$FULL_DIR" || true
 	fi
 	if [ "$SERVER_STARTED" -eq 1 ]; then
-		as_user "$PGBIN/pg_ctl" -D "$PGDATA_DIR" -m fast -w stop >/dev/null 2>&1 || true
+		as_server "$PGBIN/pg_ctl" -D "$PGDATA_DIR" -m fast -w stop >/dev/null 2>&1 || true
 	fi
 	if [ "$FAILED" -eq 0 ] && [ "$PASSED" -gt 0 ] && [ "${FTSTORE_KEEP_WORK:-0}" != 1 ]; then
 		rm -rf "$WORK"
@@ -207,15 +186,15 @@ make -C "$COPY" -s PG_CONFIG="$PG_CONFIG" clean >/dev/null 2>&1 || true
 # The shared data beside the copy: linked when the test account can read
 # it where it is, copied otherwise (a clone under /root, say).
 if [ -d "$DATA_DIR" ]; then
-	if as_user find "$DATA_DIR" ! -readable -print -quit 2>/dev/null | grep -q . ||
-		! as_user test -r "$DATA_DIR/README.md"; then
+	if as_server find "$DATA_DIR" ! -readable -print -quit 2>/dev/null | grep -q . ||
+		! as_server test -r "$DATA_DIR/README.md"; then
 		cp -r "$DATA_DIR" "$WORK/shared/data"
 	else
 		ln -s "$(realpath "$DATA_DIR")" "$WORK/shared/data"
 	fi
 fi
 if [ "$(id -u)" -eq 0 ]; then
-	chown -R "$TEST_USER" "$WORK"
+	chown -R "$SERVER_USER" "$WORK"
 fi
 
 # ---------------------------------------------------------------------------
@@ -223,7 +202,7 @@ fi
 # ---------------------------------------------------------------------------
 
 say "Building ftstore from a clean copy ($COPY)"
-if ! as_user make -C "$COPY" PG_CONFIG="$PG_CONFIG" >"$LOGS/build.log" 2>&1; then
+if ! as_server make -C "$COPY" PG_CONFIG="$PG_CONFIG" >"$LOGS/build.log" 2>&1; then
 	grep -E '(error|warning):' "$LOGS/build.log" | head -n 40
 	tail -n 20 "$LOGS/build.log"
 	fail
@@ -254,9 +233,9 @@ fi
 # ---------------------------------------------------------------------------
 
 say "Starting a throwaway PostgreSQL 15 server"
-if ! as_user "$PGBIN/initdb" -D "$PGDATA_DIR" -A trust -U "$TEST_USER" \
+if ! as_server "$PGBIN/initdb" -D "$PGDATA_DIR" -A trust -U "$SERVER_USER" \
 	-E UTF8 --no-locale -N >"$LOGS/initdb.log" 2>&1 ||
-	! as_user "$PGBIN/pg_ctl" -D "$PGDATA_DIR" -l "$LOGS/server.log" -w -t 60 \
+	! as_server "$PGBIN/pg_ctl" -D "$PGDATA_DIR" -l "$LOGS/server.log" -w -t 60 \
 		-o "-p $PORT -k $SOCK_DIR -c listen_addresses='' -c fsync=off" \
 		start >/dev/null 2>&1; then
 	cat "$LOGS/initdb.log" "$LOGS/server.log" 2>/dev/null | tail -n 20
@@ -271,7 +250,7 @@ SERVER_STARTED=1
 # ---------------------------------------------------------------------------
 
 say "pg_regress (make installcheck)"
-as_user env PGHOST="$SOCK_DIR" PGPORT="$PORT" PGUSER="$TEST_USER" \
+as_server env PGHOST="$SOCK_DIR" PGPORT="$PORT" PGUSER="$SERVER_USER" \
 	timeout "$(time_limit "$REGRESS_TIMEOUT")" \
 	make -C "$COPY" PG_CONFIG="$PG_CONFIG" installcheck TAP_TESTS= \
 	>"$LOGS/regress.log" 2>&1
@@ -329,7 +308,7 @@ FULL_DIR=$WORK/fulldisk
 mkdir -p "$FULL_DIR"
 if as_root mount -t tmpfs -o size=1m,mode=0700 tmpfs "$FULL_DIR"; then
 	FULL_MOUNTED=1
-	as_root chown "$TEST_USER" "$FULL_DIR"
+	as_root chown "$SERVER_USER" "$FULL_DIR"
 	export FTSTORE_TEST_FULL_DIR=$FULL_DIR
 else
 	echo "could not mount a tmpfs at $FULL_DIR: the full-disk tests will fail"
@@ -345,7 +324,7 @@ for t in "${tap_files[@]}"; do
 	rel=test/t/$(basename "$t")
 	log=$LOGS/tap-$(basename "$t" .pl).log
 	say "TAP $rel"
-	as_user timeout "$(time_limit "$TAP_TIMEOUT")" \
+	as_server timeout "$(time_limit "$TAP_TIMEOUT")" \
 		make -C "$COPY" PG_CONFIG="$PG_CONFIG" installcheck REGRESS= \
 		PROVE_TESTS="$rel" PROVE_FLAGS=--verbose >"$log" 2>&1
 	rc=$?
@@ -390,15 +369,15 @@ for py in "${py_files[@]}"; do
 	log=$LOGS/python-$(basename "$py" .py).log
 	db=ftstore_python_$n
 	say "python $rel"
-	if ! as_user "$PGBIN/createdb" -h "$SOCK_DIR" -p "$PORT" -U "$TEST_USER" \
+	if ! as_server "$PGBIN/createdb" -h "$SOCK_DIR" -p "$PORT" -U "$SERVER_USER" \
 		-E UTF8 -T template0 "$db" >"$log" 2>&1; then
 		p_fail=$((p_fail + 1))
 		p_failed_names+=("$rel")
 		cat "$log"
 		continue
 	fi
-	(cd "$COPY" && as_user env PGHOST="$SOCK_DIR" PGPORT="$PORT" \
-		PGUSER="$TEST_USER" PGDATABASE="$db" \
+	(cd "$COPY" && as_server env PGHOST="$SOCK_DIR" PGPORT="$PORT" \
+		PGUSER="$SERVER_USER" PGDATABASE="$db" \
 		timeout "$(time_limit "$PYTHON_TIMEOUT")" /usr/bin/python3 "$rel") >>"$log" 2>&1
 	rc=$?
 	if [ "$rc" -eq 0 ]; then

@@ -39,20 +39,8 @@ die()
 	exit 1
 }
 
-if [ "$(id -u)" -eq 0 ]; then
-	TEST_USER=postgres
-else
-	TEST_USER=$(id -un)
-fi
-
-as_user()
-{
-	if [ "$(id -u)" -eq 0 ]; then
-		runuser -u "$TEST_USER" -- "$@"
-	else
-		"$@"
-	fi
-}
+# SERVER_USER, as_server, as_root
+. "$ROOT/scripts/lib/accounts.sh"
 
 say "Checking the packages ftstore and this check need"
 bash "$ROOT/scripts/deps.sh" || die "could not install the packages"
@@ -79,7 +67,7 @@ mkdir -p "$PGC_ROOT/usr/lib/postgresql" "$PGC_ROOT/usr/share/postgresql" \
 cleanup()
 {
 	if [ "$SERVER_STARTED" -eq 1 ]; then
-		as_user "$PGC_BIN/pg_ctl" -D "$PGDATA_DIR" -m immediate -w stop >/dev/null 2>&1 || true
+		as_server "$PGC_BIN/pg_ctl" -D "$PGDATA_DIR" -m immediate -w stop >/dev/null 2>&1 || true
 	fi
 	if [ "$STATUS" -eq 0 ] && [ "${FTSTORE_KEEP_WORK:-0}" != 1 ]; then
 		rm -rf "$WORK"
@@ -110,12 +98,12 @@ tar -C "$ROOT" --exclude=./.git -cf - . | tar -C "$COPY" -xf -
 make -C "$COPY" -s PG_CONFIG="$PG_CONFIG" clean >/dev/null 2>&1 || true
 ln -s "$(realpath "$DATA_DIR")" "$WORK/shared/data"
 if [ "$(id -u)" -eq 0 ]; then
-	chown -R "$TEST_USER" "$WORK"
+	chown -R "$SERVER_USER" "$WORK"
 fi
 
 say "Building ftstore and installing it into the copy"
-if ! as_user make -C "$COPY" PG_CONFIG="$PG_CONFIG" >"$LOGS/build.log" 2>&1 ||
-	! as_user make -C "$COPY" PG_CONFIG="$PG_CONFIG" install >"$LOGS/install.log" 2>&1; then
+if ! as_server make -C "$COPY" PG_CONFIG="$PG_CONFIG" >"$LOGS/build.log" 2>&1 ||
+	! as_server make -C "$COPY" PG_CONFIG="$PG_CONFIG" install >"$LOGS/install.log" 2>&1; then
 	tail -n 20 "$LOGS/build.log" "$LOGS/install.log" 2>/dev/null
 	die "build or install failed"
 fi
@@ -136,9 +124,9 @@ done
 # ---------------------------------------------------------------------------
 
 say "Starting PostgreSQL under valgrind memcheck (port $PORT)"
-as_user "$PGC_BIN/initdb" -D "$PGDATA_DIR" -A trust -U "$TEST_USER" \
+as_server "$PGC_BIN/initdb" -D "$PGDATA_DIR" -A trust -U "$SERVER_USER" \
 	-E UTF8 --no-locale -N >"$LOGS/initdb.log" 2>&1 || die "initdb failed"
-as_user bash -c 'nohup "$@" >"'"$LOGS"'/server.log" 2>&1 &' valgrind \
+as_server bash -c 'nohup "$@" >"'"$LOGS"'/server.log" 2>&1 &' valgrind \
 	valgrind --trace-children=yes --leak-check=no \
 	--track-origins=yes --num-callers=30 --error-exitcode=128 \
 	--fullpath-after= \
@@ -158,7 +146,7 @@ done
 FAILED=()
 
 say "pg_regress under valgrind (make installcheck)"
-if as_user env PGHOST="$SOCK_DIR" PGPORT="$PORT" PGUSER="$TEST_USER" \
+if as_server env PGHOST="$SOCK_DIR" PGPORT="$PORT" PGUSER="$SERVER_USER" \
 	make -C "$COPY" PG_CONFIG="$PG_CONFIG" installcheck TAP_TESTS= \
 	>"$LOGS/regress.log" 2>&1; then
 	grep -E '^(test |     )? *[A-Za-z0-9_.-]+ +\.\.\. ' "$LOGS/regress.log"
@@ -169,11 +157,11 @@ fi
 
 say "Shared corpus and malformed files under valgrind"
 chmod 777 "$WORK/hostile"
-if ! as_user "$PGC_BIN/createdb" -h "$SOCK_DIR" -p "$PORT" -U "$TEST_USER" \
+if ! as_server "$PGC_BIN/createdb" -h "$SOCK_DIR" -p "$PORT" -U "$SERVER_USER" \
 	-E UTF8 -T template0 ftstore_vg >"$LOGS/hostile.log" 2>&1 ||
-	! as_user bash "$COPY/scripts/valgrind-hostile.sh" "$WORK/shared/data" \
+	! as_server bash "$COPY/scripts/valgrind-hostile.sh" "$WORK/shared/data" \
 		"$WORK/hostile" "$PGC_BIN/psql" -h "$SOCK_DIR" -p "$PORT" \
-		-U "$TEST_USER" -d ftstore_vg >>"$LOGS/hostile.log" 2>&1; then
+		-U "$SERVER_USER" -d ftstore_vg >>"$LOGS/hostile.log" 2>&1; then
 	tail -n 20 "$LOGS/hostile.log"
 	FAILED+=("hostile input (log: $LOGS/hostile.log)")
 else
@@ -182,7 +170,7 @@ fi
 
 # A clean shutdown lets every process write its memcheck summary.
 say "Stopping the server"
-as_user "$PGC_BIN/pg_ctl" -D "$PGDATA_DIR" -m fast -w -t 600 stop >/dev/null 2>&1 &&
+as_server "$PGC_BIN/pg_ctl" -D "$PGDATA_DIR" -m fast -w -t 600 stop >/dev/null 2>&1 &&
 	SERVER_STARTED=0
 if grep -E 'exited with exit code 128|terminated by signal' "$LOGS/server.log"; then
 	FAILED+=("a server process exited on a memcheck error or a signal")
