@@ -8,9 +8,10 @@
  * it can, else by PostgreSQL's own jsonb parser after a cheap pre-scan
  * (ft_check_json_limits) that refuses oversized and too deeply nested
  * input, so that neither memory nor stack can be exhausted by one record.
- * The jsonb is then walked once.  Every fault is reported with the JSON path of the
- * field that holds it, in errdetail and in the error's column name field
- * (PG_DIAG_COLUMN_NAME), where import and client drivers can read it.
+ * The jsonb is then walked once.  Every fault is reported with the JSON
+ * path of the field that holds it, in errdetail and in the error's column
+ * name field (PG_DIAG_COLUMN_NAME), where import and client drivers can
+ * read it.
  *
  * Keys that no format defines are kept, never dropped: at the top level in
  * the sample's "extra" object, inside a message in the message's.

@@ -274,7 +274,8 @@ ft_tier_export_media(FtSample *s, const char *dir)
 				/* readable by all, as the exported file */
 				media_dir = psprintf("%s/media", dir);
 				oldumask = umask(S_IWGRP | S_IWOTH);
-				rc = mkdir(media_dir, S_IRWXU | S_IRGRP | S_IXGRP | S_IROTH | S_IXOTH);
+				rc = mkdir(media_dir,
+						   S_IRWXU | S_IRGRP | S_IXGRP | S_IROTH | S_IXOTH);
 				umask(oldumask);
 				if (rc != 0 && errno != EEXIST)
 					ereport(ERROR,

@@ -590,9 +590,9 @@ s3_abort_multipart(FtObjectStore *store, const char *key, const char *query)
  * A multipart upload: initiate, one PUT per part, complete.
  * XXX The parts go one after another over the backend's one connection;
  * a distant service would take them faster in parallel (a curl multi
- * handle), which the 1 GB cap on an object has not yet made worth it.  If anything
- * fails after the upload began, it is aborted so the service does not keep
- * the parts, and the error goes on.
+ * handle), which the 1 GB cap on an object has not yet made worth it.
+ * If anything fails after the upload began, it is aborted so the service
+ * does not keep the parts, and the error goes on.
  */
 static bool
 s3_put_multipart(FtObjectStore *store, const char *key,
