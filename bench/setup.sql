@@ -48,9 +48,6 @@ CREATE TABLE b_jsonb_managed (
 	line		integer,
 	fingerprint bytea NOT NULL GENERATED ALWAYS AS (decode(md5(doc::text), 'hex')) STORED,
 	labels		jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(labels) = 'object'),
-	status		text NOT NULL DEFAULT 'active'
-				CHECK (status IN ('active', 'duplicate')),
-	duplicate_of bigint,
 	created_at	timestamptz NOT NULL DEFAULT now(),
 	restricted	boolean NOT NULL DEFAULT false,
 	UNIQUE (dataset_id, source, record)
@@ -97,8 +94,17 @@ BEGIN
 END;
 $$;
 
--- ftstore.dedup_exact's marking, over the jsonb table: the same work with
--- md5 as the key, to show what the marking UPDATE itself costs.
+-- ftstore.dedup_exact's marking, over the jsonb table: the same ranking
+-- with md5 as the key, into a marks table like ftstore.duplicates, to show
+-- what finding and writing the marks costs without ftstore.
+CREATE TABLE bench.duplicates_jsonb (
+	dataset_id	integer NOT NULL,
+	sample_id	bigint NOT NULL,
+	restricted	boolean NOT NULL,
+	duplicate_of bigint NOT NULL,
+	PRIMARY KEY (dataset_id, sample_id)
+);
+
 CREATE FUNCTION bench.dedup_exact_jsonb(ds integer) RETURNS bigint
 LANGUAGE plpgsql
 AS $$
@@ -106,21 +112,36 @@ DECLARE
 	marked bigint;
 BEGIN
 	WITH ranked AS (
-		SELECT s.id,
-			   first_value(s.id) OVER (PARTITION BY s.fingerprint ORDER BY s.id) AS keep
+		SELECT s.id, s.restricted,
+			   first_value(s.id) OVER (PARTITION BY s.fingerprint, s.restricted
+									   ORDER BY s.id) AS keep
 		FROM b_jsonb_managed s
 		WHERE s.dataset_id = ds
+	),
+	wanted AS MATERIALIZED (
+		SELECT r.id, r.restricted, r.keep FROM ranked r WHERE r.id <> r.keep
+	),
+	gone AS (
+		DELETE FROM bench.duplicates_jsonb m
+		WHERE m.dataset_id = ds
+		  AND NOT EXISTS (SELECT 1 FROM wanted w WHERE w.id = m.sample_id)
+	),
+	moved AS (
+		UPDATE bench.duplicates_jsonb m
+		SET duplicate_of = w.keep, restricted = w.restricted
+		FROM wanted w
+		WHERE m.dataset_id = ds AND m.sample_id = w.id
+		  AND (m.duplicate_of, m.restricted) IS DISTINCT FROM (w.keep, w.restricted)
 	)
-	UPDATE b_jsonb_managed s
-	SET status = CASE WHEN r.id = r.keep THEN 'active' ELSE 'duplicate' END,
-		duplicate_of = CASE WHEN r.id = r.keep THEN NULL ELSE r.keep END
-	FROM ranked r
-	WHERE s.id = r.id
-	  AND s.duplicate_of IS DISTINCT FROM CASE WHEN r.id = r.keep THEN NULL ELSE r.keep END;
+	INSERT INTO bench.duplicates_jsonb (dataset_id, sample_id, restricted, duplicate_of)
+	SELECT ds, w.id, w.restricted, w.keep
+	FROM wanted w
+	WHERE NOT EXISTS (SELECT 1 FROM bench.duplicates_jsonb m
+					  WHERE m.dataset_id = ds AND m.sample_id = w.id);
 
 	SELECT count(*) INTO marked
-	FROM b_jsonb_managed s
-	WHERE s.dataset_id = ds AND s.status = 'duplicate';
+	FROM bench.duplicates_jsonb m
+	WHERE m.dataset_id = ds;
 	RETURN marked;
 END;
 $$;

@@ -102,7 +102,8 @@ FROM (VALUES ('datasets'), ('samples'), ('rejects'), ('imports'),
 			 ('dataset_grants'), ('audit_log'), ('samples_bi'), ('rejects_bi'),
 			 ('imports_bi'), ('duplicate_groups'), ('dataset_stats'),
 			 ('samples_facets_bi'), ('blob_catalog'), ('blob_hot'),
-			 ('blob_claims'), ('blob_refs'), ('blob_keys')) o (obj),
+			 ('blob_claims'), ('blob_refs'), ('blob_keys'),
+			 ('duplicates')) o (obj),
 	 (SELECT id FROM ftstore.datasets WHERE name = 'sec_a') a,
 	 (VALUES ('select', 'SELECT * FROM ftstore.%1$s'),
 			 ('truncate', 'TRUNCATE ftstore.%1$s')) x (op, stmt)
@@ -142,7 +143,10 @@ FROM (SELECT id FROM ftstore.datasets WHERE name = 'sec_a') a,
 	  ('blob_refs', 'delete', 'DELETE FROM ftstore.blob_refs'),
 	  ('blob_keys', 'insert', 'INSERT INTO ftstore.blob_keys (key) VALUES (sha256(''m''))'),
 	  ('blob_keys', 'update', 'UPDATE ftstore.blob_keys SET retired = true'),
-	  ('blob_keys', 'delete', 'DELETE FROM ftstore.blob_keys')
+	  ('blob_keys', 'delete', 'DELETE FROM ftstore.blob_keys'),
+	  ('duplicates', 'insert', 'INSERT INTO ftstore.duplicates (dataset_id, sample_id, restricted, duplicate_of) VALUES (%1$s, 1, false, 2)'),
+	  ('duplicates', 'update', 'UPDATE ftstore.duplicates SET duplicate_of = 1'),
+	  ('duplicates', 'delete', 'DELETE FROM ftstore.duplicates')
 	 ) t (obj, op, stmt);
 
 -- What each role may do, from the design.  'ok N' gives the rows it sees
@@ -172,6 +176,8 @@ INSERT INTO regress_sec.expect VALUES
 ('reader',   'blob_claims',    '42501', '42501', '42501', '42501', '42501'),
 ('reader',   'blob_keys',      '42501', '42501', '42501', '42501', '42501'),
 ('reader',   'blob_refs',       'ok 0', '42501', '42501', '42501', '42501'),
+-- the marks: seen with their samples, written by dedup_exact only
+('reader',   'duplicates',     'ok 0', '42501', '42501', '42501', '42501'),
 -- curator: writes sec_a (3 visible), reads sec_b (2) and sec_r (cleared: 1)
 ('curator',  'datasets',        'ok 3', '42501', '42501', '42501', '42501'),
 ('curator',  'samples',         'ok 6', 'ok 1', 'ok 3', 'ok 3', '42501'),
@@ -192,6 +198,8 @@ INSERT INTO regress_sec.expect VALUES
 ('curator',  'blob_claims',    '42501', '42501', '42501', '42501', '42501'),
 ('curator',  'blob_keys',      '42501', '42501', '42501', '42501', '42501'),
 ('curator',  'blob_refs',       'ok 0', '42501', '42501', '42501', '42501'),
+-- the marks: seen with their samples, written by dedup_exact only
+('curator',  'duplicates',     'ok 0', '42501', '42501', '42501', '42501'),
 -- admin: administers sec_a only, without clearance
 ('admin',    'datasets',        'ok 1', '42501', 'ok 1', 'ok 1', '42501'),
 ('admin',    'samples',         'ok 3', 'ok 1', 'ok 3', 'ok 3', '42501'),
@@ -212,6 +220,8 @@ INSERT INTO regress_sec.expect VALUES
 ('admin',    'blob_claims',    '42501', '42501', '42501', '42501', '42501'),
 ('admin',    'blob_keys',      '42501', '42501', '42501', '42501', '42501'),
 ('admin',    'blob_refs',       'ok 0', '42501', '42501', '42501', '42501'),
+-- the marks: seen with their samples, written by dedup_exact only
+('admin',    'duplicates',     'ok 0', '42501', '42501', '42501', '42501'),
 -- auditor: the log and the statistics only
 ('auditor',  'datasets',        '42501', '42501', '42501', '42501', '42501'),
 ('auditor',  'samples',         '42501', '42501', '42501', '42501', '42501'),
@@ -232,6 +242,8 @@ INSERT INTO regress_sec.expect VALUES
 ('auditor',  'blob_claims',    '42501', '42501', '42501', '42501', '42501'),
 ('auditor',  'blob_keys',      '42501', '42501', '42501', '42501', '42501'),
 ('auditor',  'blob_refs',       '42501', '42501', '42501', '42501', '42501'),
+-- the marks: seen with their samples, written by dedup_exact only
+('auditor',  'duplicates',     '42501', '42501', '42501', '42501', '42501'),
 -- nogrant: a reader without a dataset grant sees nothing
 ('nogrant',  'datasets',        'ok 0', '42501', '42501', '42501', '42501'),
 ('nogrant',  'samples',         'ok 0', '42501', '42501', '42501', '42501'),
@@ -251,7 +263,9 @@ INSERT INTO regress_sec.expect VALUES
 ('nogrant',  'blob_hot',       '42501', '42501', '42501', '42501', '42501'),
 ('nogrant',  'blob_claims',    '42501', '42501', '42501', '42501', '42501'),
 ('nogrant',  'blob_keys',      '42501', '42501', '42501', '42501', '42501'),
-('nogrant',  'blob_refs',       'ok 0', '42501', '42501', '42501', '42501');
+('nogrant',  'blob_refs',       'ok 0', '42501', '42501', '42501', '42501'),
+-- the marks: seen with their samples, written by dedup_exact only
+('nogrant',  'duplicates',     'ok 0', '42501', '42501', '42501', '42501');
 -- outsider: no ftstore role, not even the schema
 INSERT INTO regress_sec.expect
 SELECT 'outsider', obj, '42501', '42501', '42501', '42501', '42501'
@@ -346,7 +360,7 @@ INSERT INTO regress_sec.calls VALUES
 (31, 'ftstore.writable_datasets()', $$SELECT ftstore.writable_datasets()$$),
 (32, 'ftstore.administers(name,integer)', $$SELECT ftstore.administers('postgres', 1)$$),
 -- Trigger functions: refused before PostgreSQL would say they are ones.
-(33, 'ftstore.samples_unlink_restricted()', $$SELECT ftstore.samples_unlink_restricted()$$),
+(33, 'ftstore.samples_restriction_changed()', $$SELECT ftstore.samples_restriction_changed()$$),
 (34, 'ftstore.audit_rows()', $$SELECT ftstore.audit_rows()$$),
 (35, 'ftstore.audit_truncate()', $$SELECT ftstore.audit_truncate()$$),
 (36, 'ftstore.audit_import()', $$SELECT ftstore.audit_import()$$),
@@ -374,7 +388,11 @@ INSERT INTO regress_sec.calls VALUES
 (55, 'ftstore.object_delete(text,text)', $$SELECT ftstore.object_delete('file:///tmp/regress_sec_store', 'k')$$),
 (56, 'ftstore.object_list(text,text)', $$SELECT * FROM ftstore.object_list('file:///tmp/regress_sec_store', '')$$),
 (57, 'ftstore.s3_sign_request(text,text,jsonb,text,text,text)', $$SELECT ftstore.s3_sign_request('GET', 'http://127.0.0.1:1/b/k', '{}', 'UNSIGNED-PAYLOAD', '20250101T000000Z', 'us-east-1')$$),
-(58, 'ftstore.audit_log_number()', $$SELECT ftstore.audit_log_number()$$);
+(58, 'ftstore.audit_log_number()', $$SELECT ftstore.audit_log_number()$$),
+-- The duplicate marks: a trigger, and the check dedup_exact makes as the
+-- caller.
+(59, 'ftstore.samples_forget_marks()', $$SELECT ftstore.samples_forget_marks()$$),
+(60, 'ftstore.actor_holds(name,integer,text)', $$SELECT ftstore.actor_holds('postgres', 1, 'write')$$);
 
 -- Every function of the extension that is not immutable (so may read or
 -- write stored data), and every SECURITY DEFINER one, has a call above.
@@ -447,6 +465,9 @@ INSERT INTO regress_sec.call_expect VALUES
 INSERT INTO regress_sec.call_expect
 SELECT g, '42501', '42501', '42501', '42501', '42501', '42501'
 FROM generate_series(45, 57) g;
+INSERT INTO regress_sec.call_expect
+SELECT g, '42501', '42501', '42501', '42501', '42501', '42501'
+FROM generate_series(59, 60) g;
 
 CREATE TABLE regress_sec.call_got (who text, ord int, outcome text);
 GRANT INSERT ON regress_sec.call_got TO PUBLIC;
@@ -754,6 +775,15 @@ RESET plan_cache_mode;
 DEALLOCATE visible;
 DEALLOCATE by_id;
 
+-- The samples with their marks, as the caller sees both.
+CREATE VIEW regress_sec.marked WITH (security_invoker = true) AS
+SELECT s.*,
+	   CASE WHEN m.sample_id IS NULL THEN 'active' ELSE 'duplicate' END AS status,
+	   m.duplicate_of
+FROM ftstore.samples s
+LEFT JOIN ftstore.duplicates m ON m.dataset_id = s.dataset_id AND m.sample_id = s.id;
+GRANT SELECT ON regress_sec.marked TO PUBLIC;
+
 -- ---------------------------------------------------------------------------
 -- Restricted content and deduplication.  s3 and s4 of sec_a are the same
 -- text; s4 is restricted, so for the uncleared the pair is no group.
@@ -775,13 +805,12 @@ SELECT ftstore.revoke('sec_a', 'regress_sec_reader', 'clearance');
 SET ROLE regress_sec_curator;
 UPDATE ftstore.samples SET restricted = true WHERE source = 'a.jsonl' AND record = 3;
 SELECT ftstore.dedup_exact('sec_a');
-SELECT record, status FROM ftstore.samples ORDER BY dataset_id, record;
+SELECT record, status FROM regress_sec.marked ORDER BY dataset_id, record;
 -- A dataset the curator may only read: refused, and nothing is changed.
 SELECT ftstore.dedup_exact('sec_b');
-SELECT count(*) AS sec_b_marked FROM ftstore.samples s
-JOIN ftstore.datasets d ON d.id = s.dataset_id
-WHERE d.name = 'sec_b' AND s.status <> 'active';
 RESET ROLE;
+SELECT count(*) AS sec_b_marked FROM ftstore.duplicates
+WHERE dataset_id = ftstore.dataset_id('sec_b');
 
 -- ---------------------------------------------------------------------------
 -- The audit trail: who, as whom, what; and nobody rewrites it.
@@ -953,12 +982,12 @@ SELECT ftstore.grant('sec_a', 'regress_sec_curator', 'clearance');
 SET ROLE regress_sec_curator;
 SELECT ftstore.dedup_exact('sec_a') AS sec_a_marked;
 SELECT record, restricted, status, duplicate_of IS NULL AS kept
-FROM ftstore.samples s WHERE s.dataset_id = ftstore.dataset_id('sec_a')
+FROM regress_sec.marked s WHERE s.dataset_id = ftstore.dataset_id('sec_a')
 ORDER BY record;
 SELECT ftstore.dedup_exact('sec_d') AS sec_d_marked;
 RESET ROLE;
 SELECT s.record, s.status, t.record AS duplicate_of_record
-FROM ftstore.samples s LEFT JOIN ftstore.samples t ON t.id = s.duplicate_of
+FROM regress_sec.marked s LEFT JOIN ftstore.samples t ON t.id = s.duplicate_of
 WHERE s.dataset_id = ftstore.dataset_id('sec_d') ORDER BY s.record;
 -- The curator restricts d1, the kept one: d2 is kept now, d3 points at it.
 SET ROLE regress_sec_curator;
@@ -966,14 +995,14 @@ UPDATE ftstore.samples SET restricted = true
 WHERE dataset_id = ftstore.dataset_id('sec_d') AND record = 1;
 RESET ROLE;
 SELECT s.record, s.restricted, s.status, t.record AS duplicate_of_record
-FROM ftstore.samples s LEFT JOIN ftstore.samples t ON t.id = s.duplicate_of
+FROM regress_sec.marked s LEFT JOIN ftstore.samples t ON t.id = s.duplicate_of
 WHERE s.dataset_id = ftstore.dataset_id('sec_d') ORDER BY s.record;
 -- What the uncleared reader sees: no pointer to a row it cannot read.
 SET ROLE regress_sec_reader;
 SELECT s.record, s.status, s.duplicate_of IS NULL
 		OR EXISTS (SELECT 1 FROM ftstore.samples t WHERE t.id = s.duplicate_of)
 		AS points_at_visible
-FROM ftstore.samples s WHERE s.dataset_id = ftstore.dataset_id('sec_d')
+FROM regress_sec.marked s WHERE s.dataset_id = ftstore.dataset_id('sec_d')
 ORDER BY s.record;
 SELECT dataset, size FROM ftstore.duplicate_groups WHERE dataset = 'sec_d';
 RESET ROLE;
@@ -983,8 +1012,52 @@ SELECT ftstore.dedup_exact('sec_d') AS sec_d_marked_again;
 RESET ROLE;
 -- Over the whole store: no unrestricted sample points at a restricted one.
 SELECT count(*) AS visible_pointing_at_hidden
-FROM ftstore.samples s JOIN ftstore.samples t ON t.id = s.duplicate_of
+FROM regress_sec.marked s JOIN ftstore.samples t ON t.id = s.duplicate_of
 WHERE NOT s.restricted AND t.restricted;
+-- The marks are seen exactly with their samples.  d5 and d6, restricted,
+-- have d1's text: ranked with d1 (restricted too), they point at it.
+INSERT INTO ftstore.samples (dataset_id, sample, source, record, line, restricted)
+SELECT ftstore.dataset_id('sec_d'), '{"instruction": "same", "output": "same"}',
+	   'd.jsonl', r, r, true
+FROM generate_series(5, 6) r;
+SET ROLE regress_sec_curator;
+SELECT ftstore.dedup_exact('sec_d') AS sec_d_marked_cleared;
+RESET ROLE;
+SELECT s.record, s.restricted, t.record AS duplicate_of_record
+FROM ftstore.duplicates m
+JOIN ftstore.samples s ON s.id = m.sample_id
+JOIN ftstore.samples t ON t.id = m.duplicate_of
+WHERE m.dataset_id = ftstore.dataset_id('sec_d') ORDER BY s.record;
+-- The uncleared reader sees d3's mark only, in the table and the views.
+SET ROLE regress_sec_reader;
+SELECT count(*) AS reader_sees_marks FROM ftstore.duplicates
+WHERE dataset_id = ftstore.dataset_id('sec_d');
+SELECT record, status FROM ftstore.samples_bi WHERE dataset = 'sec_d'
+ORDER BY record;
+RESET ROLE;
+-- d5 made visible: its mark pointed at a hidden sample, so it goes; d6
+-- deleted: its mark goes with it.
+UPDATE ftstore.samples SET restricted = false
+WHERE dataset_id = ftstore.dataset_id('sec_d') AND record = 5;
+DELETE FROM ftstore.samples
+WHERE dataset_id = ftstore.dataset_id('sec_d') AND record = 6;
+SELECT s.record, m.restricted, t.record AS duplicate_of_record
+FROM ftstore.duplicates m
+JOIN ftstore.samples s ON s.id = m.sample_id
+JOIN ftstore.samples t ON t.id = m.duplicate_of
+WHERE m.dataset_id = ftstore.dataset_id('sec_d') ORDER BY s.record;
+SELECT count(*) AS marks_without_sample
+FROM ftstore.duplicates m
+WHERE NOT EXISTS (SELECT 1 FROM ftstore.samples s WHERE s.id = m.sample_id);
+-- Ranked again, d5 joins the visible class after d2.
+SET ROLE regress_sec_curator;
+SELECT ftstore.dedup_exact('sec_d') AS sec_d_marked_last;
+RESET ROLE;
+SELECT s.record, t.record AS duplicate_of_record
+FROM ftstore.duplicates m
+JOIN ftstore.samples s ON s.id = m.sample_id
+JOIN ftstore.samples t ON t.id = m.duplicate_of
+WHERE m.dataset_id = ftstore.dataset_id('sec_d') ORDER BY s.record;
 SELECT ftstore.revoke('sec_a', 'regress_sec_curator', 'clearance');
 
 -- ---------------------------------------------------------------------------
@@ -1065,7 +1138,6 @@ WHERE c.relnamespace = 'ftstore'::regnamespace AND c.relkind = 'r'
   AND a.atttypid NOT IN ('integer'::regtype, 'bigint'::regtype,
 						 'boolean'::regtype, 'timestamptz'::regtype,
 						 'regrole'::regtype, 'name'::regtype)
-  AND NOT (c.relname = 'samples' AND a.attname = 'status')
   AND NOT (c.relname = 'rejects' AND a.attname = 'error_code')
   AND NOT (c.relname = 'imports' AND a.attname = 'format')
   AND NOT (c.relname = 'dataset_grants' AND a.attname = 'privilege')

@@ -118,7 +118,8 @@ SELECT * FROM ftstore.import_data('store_hostile', 'store/blank.jsonl', E' \n\t\
 -- store_array holds pretty.json's two records, then mini.json's three.
 SELECT * FROM ftstore.export('store_jsonl');
 SELECT * FROM ftstore.export('store_array', 'alpaca');
-UPDATE ftstore.samples SET status = 'duplicate'
+INSERT INTO ftstore.duplicates (dataset_id, sample_id, restricted, duplicate_of)
+SELECT dataset_id, id, restricted, id - 1 FROM ftstore.samples
 WHERE source = 'store/mini.json' AND record = 2;
 SELECT * FROM ftstore.export('store_array', 'alpaca');
 SELECT count(*) AS all_samples FROM ftstore.export('store_array', 'alpaca', true);

@@ -3,45 +3,109 @@
 -- group (the smallest id, so the first imported) is kept; the others are
 -- marked, never deleted, so that a curator can look before removing.
 
+-- The marks, one row per sample marked, kept beside the samples rather
+-- than in them: marking then writes a narrow row, where a status column
+-- in the samples would make every marked sample a new version of its whole
+-- row and of its index entries (on data where 99% of the rows are
+-- duplicates, that is rewriting the table).  duplicate_of is the sample
+-- kept.  restricted is the marked sample's own flag, copied so that the
+-- policy can hide the mark exactly when it hides the sample without a
+-- lookup per row; triggers on the samples keep it true (security.sql).
+-- No foreign keys: a check per marked row would cost more than the
+-- marking, and the marks are written by dedup_exact alone, which takes
+-- them from the samples; deleting samples deletes their marks (trigger).
+CREATE TABLE ftstore.duplicates (
+	dataset_id	integer NOT NULL,
+	sample_id	bigint NOT NULL,
+	restricted	boolean NOT NULL,
+	duplicate_of bigint NOT NULL,
+	PRIMARY KEY (dataset_id, sample_id)
+);
+
+COMMENT ON TABLE ftstore.duplicates IS
+	'exact-duplicate marks: each sample marked and the sample kept in its place (written by dedup_exact)';
+
+SELECT pg_catalog.pg_extension_config_dump('ftstore.duplicates', '');
+
+-- SECURITY DEFINER so that no role writes marks of its own: every mark is
+-- the result of a ranking, which the views and export rely on.  The
+-- caller's right to write the dataset is checked as the caller
+-- (current_actor), and every sample is ranked, hidden ones too, each
+-- class apart: restricted samples form groups of their own, as a visible
+-- sample marked the duplicate of a hidden one would tell uncleared readers
+-- that the hidden one exists.  The count returned covers what the caller
+-- may see.
 CREATE FUNCTION ftstore.dedup_exact(dataset text) RETURNS bigint
-LANGUAGE plpgsql
+LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-	ds integer := ftstore.dataset_id(dataset);
+	actor name := ftstore.current_actor();
+	ds integer;
 	marked bigint;
 BEGIN
-	-- Marking is writing: a reader must not learn through it what it
-	-- cannot see (the policies would hide the rows, but fail loudly).
-	IF NOT ftstore.can_access(ds, 'write') THEN
+	-- The same answers as the policies give the caller: a dataset it holds
+	-- no grant on does not exist for it, and marking is writing.
+	SELECT d.id INTO ds FROM ftstore.datasets d WHERE d.name = dataset;
+	IF ds IS NULL OR NOT ftstore.actor_holds(actor, ds, 'read') THEN
+		RAISE EXCEPTION 'dataset "%" does not exist', dataset
+			USING ERRCODE = 'undefined_object';
+	END IF;
+	IF NOT ftstore.actor_holds(actor, ds, 'write') THEN
 		RAISE EXCEPTION 'permission denied to write dataset "%"', dataset
 			USING ERRCODE = 'insufficient_privilege';
 	END IF;
 
+	-- One marking of a dataset at a time, or two would insert the same
+	-- marks.  NO KEY UPDATE lets imports (which take KEY SHARE through
+	-- their foreign key) go on meanwhile.
+	PERFORM 1 FROM ftstore.datasets d WHERE d.id = ds FOR NO KEY UPDATE;
+
 	-- Re-rank every group, so that a group whose kept sample was deleted
-	-- keeps its next earliest member instead.  Restricted samples form
-	-- groups of their own: a visible sample marked as the duplicate of a
-	-- hidden one would tell uncleared readers that the hidden one exists.
+	-- keeps its next earliest member instead.  Three disjoint sets of
+	-- marks, in one statement so that they agree on one ranking: those no
+	-- longer wanted go, those whose kept sample changed are updated, new
+	-- ones are added.
 	WITH ranked AS (
-		SELECT s.id,
+		SELECT s.id, s.restricted,
 			   first_value(s.id) OVER (PARTITION BY s.fingerprint, s.restricted
 									   ORDER BY s.id) AS keep
 		FROM ftstore.samples s
 		WHERE s.dataset_id = ds
+	),
+	wanted AS MATERIALIZED (
+		SELECT r.id, r.restricted, r.keep FROM ranked r WHERE r.id <> r.keep
+	),
+	gone AS (
+		DELETE FROM ftstore.duplicates m
+		WHERE m.dataset_id = ds
+		  AND NOT EXISTS (SELECT 1 FROM wanted w WHERE w.id = m.sample_id)
+	),
+	moved AS (
+		UPDATE ftstore.duplicates m
+		SET duplicate_of = w.keep, restricted = w.restricted
+		FROM wanted w
+		WHERE m.dataset_id = ds AND m.sample_id = w.id
+		  AND (m.duplicate_of, m.restricted) IS DISTINCT FROM (w.keep, w.restricted)
 	)
-	UPDATE ftstore.samples s
-	SET status = CASE WHEN r.id = r.keep THEN 'active' ELSE 'duplicate' END,
-		duplicate_of = CASE WHEN r.id = r.keep THEN NULL ELSE r.keep END
-	FROM ranked r
-	WHERE s.id = r.id
-	  AND s.duplicate_of IS DISTINCT FROM CASE WHEN r.id = r.keep THEN NULL ELSE r.keep END;
+	INSERT INTO ftstore.duplicates (dataset_id, sample_id, restricted, duplicate_of)
+	SELECT ds, w.id, w.restricted, w.keep
+	FROM wanted w
+	WHERE NOT EXISTS (SELECT 1 FROM ftstore.duplicates m
+					  WHERE m.dataset_id = ds AND m.sample_id = w.id);
 
 	SELECT count(*) INTO marked
-	FROM ftstore.samples s
-	WHERE s.dataset_id = ds AND s.status = 'duplicate';
+	FROM ftstore.duplicates m
+	WHERE m.dataset_id = ds
+	  AND (NOT m.restricted OR ftstore.actor_holds(actor, ds, 'clearance'));
+
+	INSERT INTO ftstore.audit_log (actor, action, dataset_id, dataset, detail)
+	VALUES (actor, 'dedup_exact', ds, dedup_exact.dataset,
+			jsonb_build_object('marked', marked));
 	RETURN marked;
 END;
 $$;
+REVOKE EXECUTE ON FUNCTION ftstore.dedup_exact(text) FROM PUBLIC;
 
 COMMENT ON FUNCTION ftstore.dedup_exact(text) IS
 	'mark all but the earliest sample of each exact-duplicate group; returns how many are marked';

@@ -206,7 +206,9 @@ SELECT
 	f.facets,
 	ftstore.facet_array(s.sample) AS facet_array,
 	s.labels,
-	s.status,
+	CASE WHEN EXISTS (SELECT 1 FROM ftstore.duplicates m
+					  WHERE m.dataset_id = s.dataset_id AND m.sample_id = s.id)
+		 THEN 'duplicate' ELSE 'active' END AS status,
 	s.sample
 FROM ftstore.samples s
 JOIN ftstore.datasets d ON d.id = s.dataset_id,

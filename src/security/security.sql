@@ -198,6 +198,40 @@ SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r
 $$;
 REVOKE EXECUTE ON FUNCTION ftstore.administers(name, integer) FROM PUBLIC;
 
+-- Whether a role may read (holds any grant on), write (write or admin,
+-- and clearance too if the dataset is restricted) or see the restricted
+-- content of a dataset, as the policies would decide for it.  For the
+-- SECURITY DEFINER functions, which pass the actor explicitly.
+CREATE FUNCTION ftstore.actor_holds(actor name, dataset_id integer, privilege text)
+RETURNS boolean
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+WITH held AS (
+	SELECT g.privilege
+	FROM ftstore.dataset_grants g
+	WHERE g.dataset_id OPERATOR(pg_catalog.=) actor_holds.dataset_id
+	  AND pg_catalog.pg_has_role(actor_holds.actor, g.role, 'USAGE')
+)
+SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r
+			   WHERE r.rolname OPERATOR(pg_catalog.=) actor_holds.actor
+				 AND (r.rolsuper OR r.rolbypassrls))
+	OR CASE actor_holds.privilege
+		WHEN 'read' THEN EXISTS (SELECT 1 FROM held h
+								 WHERE h.privilege OPERATOR(pg_catalog.<>) 'clearance')
+		WHEN 'write' THEN EXISTS (SELECT 1 FROM held h
+								  WHERE h.privilege OPERATOR(pg_catalog.=) ANY ('{write,admin}'::text[]))
+			AND (NOT (SELECT d.restricted FROM ftstore.datasets d
+					  WHERE d.id OPERATOR(pg_catalog.=) actor_holds.dataset_id)
+				 OR EXISTS (SELECT 1 FROM held h
+							WHERE h.privilege OPERATOR(pg_catalog.=) 'clearance'))
+		WHEN 'clearance' THEN EXISTS (SELECT 1 FROM held h
+									  WHERE h.privilege OPERATOR(pg_catalog.=) 'clearance')
+		ELSE false
+	END
+$$;
+REVOKE EXECUTE ON FUNCTION ftstore.actor_holds(name, integer, text) FROM PUBLIC;
+
 -- ---------------------------------------------------------------------------
 -- Row-level security.  Each table gets one policy per command; FORCE so
 -- that the tables' owner is held to them too (superusers never are).
@@ -213,6 +247,8 @@ ALTER TABLE ftstore.datasets ENABLE ROW LEVEL SECURITY;
 ALTER TABLE ftstore.datasets FORCE ROW LEVEL SECURITY;
 ALTER TABLE ftstore.dataset_grants ENABLE ROW LEVEL SECURITY;
 ALTER TABLE ftstore.dataset_grants FORCE ROW LEVEL SECURITY;
+ALTER TABLE ftstore.duplicates ENABLE ROW LEVEL SECURITY;
+ALTER TABLE ftstore.duplicates FORCE ROW LEVEL SECURITY;
 
 -- No statistics of values for the columns that hold content.  The planner
 -- hands a column's statistics to LEAKPROOF operators even for a role that
@@ -224,7 +260,7 @@ ALTER TABLE ftstore.dataset_grants FORCE ROW LEVEL SECURITY;
 -- holds a duplicate of a known text.  The cost: estimates on these
 -- columns fall back to PostgreSQL's defaults, which the lookups by
 -- (dataset_id, ...) indexes do not need.  Counts (pg_class.reltuples) and
--- the statistics of dataset_id, status and the like remain.  ANALYZE
+-- the statistics of dataset_id, restricted and the like remain.  ANALYZE
 -- leaves what it gathered before a column was set to 0, so an update
 -- script that adds a column here must also delete its pg_statistic rows.
 ALTER TABLE ftstore.samples
@@ -267,6 +303,14 @@ CREATE POLICY samples_delete ON ftstore.samples FOR DELETE
 		   AND (NOT restricted
 				OR dataset_id = ANY ((SELECT ftstore.granted_datasets('clearance'))::integer[])));
 
+-- A mark is seen exactly when its sample is (the same test, on the copy of
+-- the sample's flag).  Only dedup_exact and the triggers above write marks,
+-- as the table's owner: no policy lets any other role write them.
+CREATE POLICY duplicates_select ON ftstore.duplicates FOR SELECT
+	USING (dataset_id = ANY ((SELECT ftstore.readable_datasets())::integer[])
+		   AND (NOT restricted
+				OR dataset_id = ANY ((SELECT ftstore.granted_datasets('clearance'))::integer[])));
+
 -- A reject holds the raw text of a record, so it is content too.
 CREATE POLICY rejects_select ON ftstore.rejects FOR SELECT
 	USING (dataset_id = ANY ((SELECT ftstore.readable_datasets())::integer[]));
@@ -302,41 +346,84 @@ CREATE POLICY datasets_delete ON ftstore.datasets FOR DELETE
 CREATE POLICY dataset_grants_select ON ftstore.dataset_grants FOR SELECT
 	USING (pg_catalog.pg_has_role(current_user, role, 'USAGE'));
 
--- dedup_exact ranks restricted and unrestricted samples apart, so no
--- visible sample is marked the duplicate of a hidden one.  Restricting a
--- sample later would break that: the visible duplicates it keeps would
--- point at a row their readers cannot see.  So they are ranked again, at
--- once, among the unrestricted members of their group: the earliest is
--- kept, the others point at it.  Runs as the caller, who may write the
--- dataset and has clearance on it (the policies let it restrict nothing
--- otherwise), so it sees the whole group.
-CREATE FUNCTION ftstore.samples_unlink_restricted() RETURNS trigger
-LANGUAGE plpgsql
+-- The duplicate marks follow their samples.  A mark carries its sample's
+-- restricted flag, which the policy on the marks reads: it is copied
+-- whenever the sample's changes.  dedup_exact ranks restricted and
+-- unrestricted samples apart, so no visible sample is marked the duplicate
+-- of a hidden one; a change of restriction would break that, so it is
+-- mended at once: a newly restricted sample's visible duplicates are
+-- ranked again among the unrestricted members of their group (the
+-- earliest kept, the others pointing at it), and a newly visible sample
+-- loses a mark that points at a hidden one (the next dedup_exact ranks it
+-- with the visible ones).  SECURITY DEFINER because no role writes the
+-- marks itself, and because the whole group must be seen.
+CREATE FUNCTION ftstore.samples_restriction_changed() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-	WITH keep AS (
-		SELECT pg_catalog.min(s.id) AS id
-		FROM ftstore.samples s
-		WHERE s.dataset_id = NEW.dataset_id
-		  AND s.fingerprint = NEW.fingerprint
-		  AND NOT s.restricted
-	)
-	UPDATE ftstore.samples s
-	SET status = CASE WHEN s.id = keep.id THEN 'active' ELSE 'duplicate' END,
-		duplicate_of = CASE WHEN s.id = keep.id THEN NULL ELSE keep.id END
-	FROM keep
-	WHERE s.dataset_id = NEW.dataset_id
-	  AND s.fingerprint = NEW.fingerprint
-	  AND s.duplicate_of = NEW.id
-	  AND NOT s.restricted;
+	UPDATE ftstore.duplicates m
+	SET restricted = NEW.restricted
+	WHERE m.dataset_id = NEW.dataset_id AND m.sample_id = NEW.id;
+
+	IF NEW.restricted THEN
+		WITH keep AS (
+			SELECT pg_catalog.min(m.sample_id) AS id
+			FROM ftstore.duplicates m
+			WHERE m.dataset_id = NEW.dataset_id
+			  AND m.duplicate_of = NEW.id
+			  AND NOT m.restricted
+		),
+		promoted AS (
+			DELETE FROM ftstore.duplicates m
+			USING keep
+			WHERE m.dataset_id = NEW.dataset_id AND m.sample_id = keep.id
+		)
+		UPDATE ftstore.duplicates m
+		SET duplicate_of = keep.id
+		FROM keep
+		WHERE m.dataset_id = NEW.dataset_id
+		  AND m.duplicate_of = NEW.id
+		  AND NOT m.restricted
+		  AND m.sample_id <> keep.id;
+	ELSE
+		DELETE FROM ftstore.duplicates m
+		WHERE m.dataset_id = NEW.dataset_id AND m.sample_id = NEW.id
+		  AND EXISTS (SELECT 1 FROM ftstore.samples s
+					  WHERE s.dataset_id = NEW.dataset_id
+						AND s.id = m.duplicate_of AND s.restricted);
+	END IF;
 	RETURN NULL;
 END;
 $$;
 
-CREATE TRIGGER samples_restricted_unlink AFTER UPDATE OF restricted ON ftstore.samples
-	FOR EACH ROW WHEN (NEW.restricted AND NOT OLD.restricted)
-	EXECUTE FUNCTION ftstore.samples_unlink_restricted();
+CREATE TRIGGER samples_restriction_duplicates AFTER UPDATE OF restricted ON ftstore.samples
+	FOR EACH ROW WHEN (NEW.restricted IS DISTINCT FROM OLD.restricted)
+	EXECUTE FUNCTION ftstore.samples_restriction_changed();
+
+-- A deleted sample's mark goes with it.  Marks pointing at a deleted kept
+-- sample stay until dedup_exact ranks the group again (docs/dedup.md).
+CREATE FUNCTION ftstore.samples_forget_marks() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF TG_OP = 'TRUNCATE' THEN
+		TRUNCATE ftstore.duplicates;
+	ELSE
+		DELETE FROM ftstore.duplicates m
+		USING old_rows o
+		WHERE m.dataset_id = o.dataset_id AND m.sample_id = o.id;
+	END IF;
+	RETURN NULL;
+END;
+$$;
+
+CREATE TRIGGER samples_delete_marks AFTER DELETE ON ftstore.samples
+	REFERENCING OLD TABLE AS old_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION ftstore.samples_forget_marks();
+CREATE TRIGGER samples_truncate_marks AFTER TRUNCATE ON ftstore.samples
+	FOR EACH STATEMENT EXECUTE FUNCTION ftstore.samples_forget_marks();
 
 -- ---------------------------------------------------------------------------
 -- The audit trail.
@@ -792,8 +879,7 @@ SELECT d.id AS dataset_id,
 	   d.restricted,
 	   d.created_at,
 	   (SELECT count(*) FROM ftstore.samples s WHERE s.dataset_id = d.id) AS samples,
-	   (SELECT count(*) FROM ftstore.samples s
-		WHERE s.dataset_id = d.id AND s.status = 'duplicate') AS duplicates,
+	   (SELECT count(*) FROM ftstore.duplicates m WHERE m.dataset_id = d.id) AS duplicates,
 	   (SELECT count(*) FROM ftstore.samples s
 		WHERE s.dataset_id = d.id AND s.restricted) AS restricted_samples,
 	   (SELECT count(*) FROM ftstore.rejects r WHERE r.dataset_id = d.id) AS rejects,
@@ -825,7 +911,8 @@ REVOKE EXECUTE ON FUNCTION ftstore.audit_dataset() FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION ftstore.audit_grant() FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION ftstore.audit_log_refuse() FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION ftstore.audit_log_number() FROM PUBLIC;
-REVOKE EXECUTE ON FUNCTION ftstore.samples_unlink_restricted() FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION ftstore.samples_restriction_changed() FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION ftstore.samples_forget_marks() FROM PUBLIC;
 
 -- The facets capability's functions that read or label stored samples,
 -- where that capability has them.
@@ -884,7 +971,7 @@ BEGIN
 	-- tables and through every security_invoker view (which, running as
 	-- the reader, shows no more than the tables do).
 	GRANT SELECT ON ftstore.datasets, ftstore.samples, ftstore.rejects,
-		ftstore.imports, ftstore.dataset_grants
+		ftstore.imports, ftstore.dataset_grants, ftstore.duplicates
 		TO ftstore_reader;
 	FOR r IN SELECT c.oid::regclass::text FROM pg_catalog.pg_class c
 			 WHERE c.relnamespace = 'ftstore'::regnamespace AND c.relkind = 'v'
@@ -904,7 +991,7 @@ BEGIN
 	-- columns a sample's identity and history are made of.
 	GRANT INSERT (dataset_id, sample, source, record, line, labels, restricted)
 		ON ftstore.samples TO ftstore_curator;
-	GRANT UPDATE (sample, labels, status, duplicate_of, restricted)
+	GRANT UPDATE (sample, labels, restricted)
 		ON ftstore.samples TO ftstore_curator;
 	GRANT DELETE ON ftstore.samples TO ftstore_curator;
 	GRANT INSERT, DELETE ON ftstore.rejects TO ftstore_curator;

@@ -21,11 +21,13 @@ SELECT
 	ftstore.char_count(s.sample)::integer AS chars,
 	ftstore.token_count(s.sample)::integer AS tokens,
 	encode(s.fingerprint, 'hex') AS fingerprint,
-	s.status,
-	s.duplicate_of,
+	CASE WHEN m.sample_id IS NULL THEN 'active' ELSE 'duplicate' END AS status,
+	m.duplicate_of,
 	s.created_at
 FROM ftstore.samples s
-JOIN ftstore.datasets d ON d.id = s.dataset_id;
+JOIN ftstore.datasets d ON d.id = s.dataset_id
+LEFT JOIN ftstore.duplicates m
+	ON m.dataset_id = s.dataset_id AND m.sample_id = s.id;
 
 COMMENT ON VIEW ftstore.samples_bi IS
 	'samples with plain column types (jsonb, integer, hex text) for BI tools';
@@ -110,7 +112,7 @@ latest_import AS (
 	ORDER BY i.source, i.id DESC
 ),
 stored AS (
-	SELECT s.id, s.line, s.status, s.fingerprint, s.sample
+	SELECT s.id, s.line, s.fingerprint, s.sample
 	FROM ftstore.samples s, ds
 	WHERE s.dataset_id = ds.id
 ),
@@ -139,7 +141,7 @@ summary (ord, code, message, count) AS (
 		(SELECT count(*) FROM stored)
 	UNION ALL
 	SELECT 6, 'exact_duplicates', 'exact duplicates (marked, not deleted)',
-		(SELECT count(*) FROM stored WHERE status = 'duplicate')
+		(SELECT count(*) FROM ftstore.duplicates m, ds WHERE m.dataset_id = ds.id)
 	UNION ALL
 	SELECT 7, 'duplicate_groups', 'duplicate groups',
 		(SELECT count(*) FROM (SELECT 1 FROM stored

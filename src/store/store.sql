@@ -27,9 +27,6 @@ CREATE TABLE ftstore.samples (
 	line		integer,
 	fingerprint bytea NOT NULL GENERATED ALWAYS AS (ftstore.fingerprint(sample)) STORED,
 	labels		jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(labels) = 'object'),
-	status		text NOT NULL DEFAULT 'active'
-				CHECK (status IN ('active', 'duplicate')),
-	duplicate_of bigint,
 	created_at	timestamptz NOT NULL DEFAULT now(),
 	-- restricted rides along so that the policy can be tested in an
 	-- index-only scan (a reader's count by dataset, say).

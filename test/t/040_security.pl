@@ -115,7 +115,7 @@ my %visible = (
 # the views but the statistics.
 my @readable = qw(samples rejects imports datasets dataset_grants
   samples_bi rejects_bi imports_bi duplicate_groups samples_facets_bi
-  blob_refs);
+  blob_refs duplicates);
 my %views = map { $_ => 1 } qw(samples_bi rejects_bi imports_bi
   duplicate_groups samples_facets_bi dataset_stats);
 
@@ -183,6 +183,12 @@ my %stmt = (
 		insert => "INSERT INTO ftstore.blob_keys (key) VALUES (sha256('t'))",
 		update => "UPDATE ftstore.blob_keys SET retired = true",
 		delete => "DELETE FROM ftstore.blob_keys" },
+	# The duplicate marks: read with their samples, written by
+	# dedup_exact alone.
+	duplicates => {
+		insert => "INSERT INTO ftstore.duplicates (dataset_id, sample_id, restricted, duplicate_of) VALUES ($a_id, 1, false, 2)",
+		update => "UPDATE ftstore.duplicates SET duplicate_of = 1",
+		delete => "DELETE FROM ftstore.duplicates" },
 	map { $_ => {} } keys %views);
 
 # The column COPY names for each table: one every table has.
