@@ -34,8 +34,14 @@ CREATE TABLE ftstore.samples (
 		UNIQUE (dataset_id, source, record) INCLUDE (restricted)
 );
 
+-- Duplicates by fingerprint.  restricted and id too, in that order, so
+-- that dedup_exact reads each group's members in rank order from the index
+-- alone: one pass without a sort (three times faster on 300,000 samples).
+-- The cost: the index no longer folds equal keys into one entry, so on
+-- data with many duplicates it is larger (15 MB instead of 3 MB for
+-- 302,240 samples of which 99% are duplicates; about the same otherwise).
 CREATE INDEX samples_dataset_fingerprint_idx
-	ON ftstore.samples (dataset_id, fingerprint);
+	ON ftstore.samples (dataset_id, fingerprint, restricted, id);
 
 -- Records an import could not take.  raw is the record's text as read;
 -- bytes that are not valid UTF-8 are written as \xNN so that the text

@@ -49,7 +49,7 @@ $node->safe_psql('src', qq{
 
 # What must come back: each table of the extension, row for row.
 my @tables = qw(datasets samples rejects imports dataset_grants blob_catalog
-  blob_hot blob_claims blob_refs blob_keys);
+  blob_hot blob_claims blob_refs blob_keys duplicates);
 my $audit_top = $node->safe_psql('src', 'SELECT max(id) FROM ftstore.audit_log');
 sub digests
 {
@@ -67,6 +67,7 @@ sub digests
 my $want = digests('src');
 ok($want->{samples} =~ /^(\d+) / && $1 > 1000, 'the source holds the samples of four files');
 ok($want->{blob_catalog} =~ /^4 /, 'and four blobs: three images and a document');
+ok($want->{duplicates} =~ /^(\d+) / && $1 > 0, 'and the marks of two dedup_exact runs');
 is($node->safe_psql('src', q{SELECT count(*) FROM ftstore.blob_catalog WHERE tier = 'cold'}),
 	'3', 'of which the images are cold');
 ok($want->{rejects} =~ /^[1-9]/, 'and a reject');
