@@ -54,7 +54,7 @@ CREATE TABLE b_jsonb_managed (
 );
 
 CREATE INDEX b_jsonb_managed_dataset_fingerprint_idx
-	ON b_jsonb_managed (dataset_id, fingerprint);
+	ON b_jsonb_managed (dataset_id, fingerprint, restricted, id);
 CREATE INDEX b_jsonb_managed_doc_idx
 	ON b_jsonb_managed USING gin (doc jsonb_path_ops);
 CREATE INDEX b_jsonb_managed_labels_idx
