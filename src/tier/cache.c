@@ -332,6 +332,12 @@ ft_cache_put_later(const char *hex, const char *data, size_t len)
 	if (ft_blob_cache_size <= 0 || len > (uint64) ft_blob_cache_size * 1024)
 		return;
 	ft_cache_write_pending(NULL);
+	if (len > PENDING_KEEP)
+	{
+		/* a copy of a blob this large would cost more than it saves */
+		ft_cache_put(hex, data, len);
+		return;
+	}
 	if (!xact_callback_set)
 	{
 		RegisterXactCallback(cache_xact_callback, NULL);

@@ -390,12 +390,26 @@ s3_while_waiting(S3Request *req)
 	}
 }
 
+/* Whether curl has handed the whole body to the connection. */
+static bool
+body_sent(CURL *h, const S3Request *req)
+{
+	curl_off_t	sent = 0;
+
+	if (req->read_pos != req->body_len)
+		return false;
+	if (req->body_len == 0)
+		return true;
+	return curl_easy_getinfo(h, CURLINFO_SIZE_UPLOAD_T, &sent) == CURLE_OK &&
+		sent >= (curl_off_t) req->body_len;
+}
+
 /*
  * Runs the request on the easy handle h, through the multi handle, and
- * returns curl's result.  Once curl has taken the whole body, and before
- * the answer is read, s3_while_waiting does its work: an error it raises
- * leaves s3_busy set, so the handle is released (and with it the
- * connection).
+ * returns curl's result.  Once curl has sent the whole body, and before
+ * the answer is read, s3_while_waiting does its work (at the latest once
+ * the request is over, so it is never skipped): an error it raises leaves
+ * s3_busy set, so the handle is released (and with it the connection).
  */
 static CURLcode
 s3_run(CURL *h, S3Request *req)
@@ -419,18 +433,21 @@ s3_run(CURL *h, S3Request *req)
 		mc = curl_multi_perform(s3_multi, &running);
 		if (mc != CURLM_OK || running == 0)
 			break;
-		if (!waited && req->read_pos == req->body_len)
+		if (!waited && body_sent(h, req))
 		{
 			waited = true;
 			s3_while_waiting(req);
 			/* the answer may be in already */
 			continue;
 		}
-		/* as curl_easy_perform waits: a signal ends the wait early */
+		/* a second at most, as curl_easy_perform waits: a cancel is seen */
 		mc = curl_multi_poll(s3_multi, NULL, 0, 1000, NULL);
 		if (mc != CURLM_OK)
 			break;
 	}
+	/* an answer that came before the body was all sent: the work is due */
+	if (!waited)
+		s3_while_waiting(req);
 	if (mc != CURLM_OK)
 		rc = CURLE_RECV_ERROR;
 	while ((msg = curl_multi_info_read(s3_multi, &left)) != NULL)
