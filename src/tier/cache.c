@@ -325,6 +325,10 @@ cache_xact_callback(XactEvent event, void *arg)
  * ft_cache_write_pending, which a fetch gives the store as its wait work,
  * or at the latest before the transaction commits.  A write kept already
  * is done first.
+ *
+ * XXX The bytes are copied, since the caller's buffer becomes the row's
+ * value; for a blob stored plain, pointing at the fetch's receive buffer
+ * (with a second one to alternate with) would spare the copy.
  */
 void
 ft_cache_put_later(const char *hex, const char *data, size_t len)
