@@ -18,10 +18,10 @@
  * after the grace period.  Blobs go through these steps in a pipeline
  * (offload_where): step 4 of one blob and step 1 of the next run while the
  * object of the blob between them is on its way, each blob still marked
- * cold only after its own copies are verified.  The row lock of step 1 is held to the commit,
- * so the collector, which takes the same lock before removing an object,
- * never removes one an offload is about to publish.  docs/tier.md gives
- * the whole argument.
+ * cold only after its own copies are verified.  The row lock of step 1
+ * is held to the commit, so the collector, which takes the same lock
+ * before removing an object, never removes one an offload is about to
+ * publish.  docs/tier.md gives the whole argument.
  *
  *-------------------------------------------------------------------------
  */
