@@ -42,10 +42,15 @@
 # 1, uploading and downloading the same files under keys of its own, in
 # the same round, going first every other round.  Offload verifies every
 # object it wrote (by the service's ETag, else by reading it back) before
-# it commits, and blob() checks every byte's SHA-256 and writes the blob
-# into the cache; curl does none of that.  blob() is also timed with the
-# cache turned off (ftstore.blob_cache_size = 0), to show what filling the
-# cache costs.  The medians of the rounds are printed.
+# it commits, and blob() checks every byte's SHA-256; curl does neither.
+# Each side does the other's remaining work too, so that neither is given
+# less to do: blob() on an emptied cache writes every blob into a cache
+# file, and is compared with curl writing every download into a file of
+# an emptied directory (and, as before, with curl writing to /dev/null);
+# blob() with the cache turned off (ftstore.blob_cache_size = 0) is
+# compared with curl writing to /dev/null.  curl's uploads go without the
+# "Expect: 100-continue" round trip it adds by default, as ftstore's do.
+# The medians of the rounds are printed.
 #
 # FTSTORE_BENCH_S3_ONLY=tier skips the first part.  PG_CONFIG names the
 # PostgreSQL 15 installation to build and run against (default the
@@ -315,7 +320,7 @@ JPEGS=("$ROOT"/../shared/data/llamafactory/mllm_demo_data/*.jpg)
 [ -f "${JPEGS[0]}" ] || die "no shared JPEGs in $ROOT/../shared/data/llamafactory/mllm_demo_data"
 echo
 echo "==> The cold tier: $TIER_RUNS rounds of $tier_n JPEGs of $tier_kb kB and $tier_large_n of $tier_large_mb MB"
-mkdir -p "$RUN_DIR/cache"
+mkdir -p "$RUN_DIR/cache" "$RUN_DIR/curlfiles"
 [ "$(id -u)" -ne 0 ] || chown "$SERVER_USER" "$RUN_DIR/cache"
 
 # make_jpeg SRC SIZE OUT: a shared JPEG, then random bytes up to the size,
@@ -344,8 +349,12 @@ tier_round()
 	[ "$(id -u)" -ne 0 ] || chown -R "$SERVER_USER" "$dir"
 	printf '%s\n' 'aws-sigv4 = "aws:amz:us-east-1:s3"' 'user = "S3RVER:S3RVER"' \
 		'header = "x-amz-content-sha256: UNSIGNED-PAYLOAD"' 'silent' 'show-error' 'fail' \
+		>"$RUN_DIR/jobs/tier-get-$r.curl"
+	cp "$RUN_DIR/jobs/tier-get-$r.curl" "$RUN_DIR/jobs/tier-getf-$r.curl"
+	# ftstore sends a body at once; curl would wait for "100 Continue".
+	# (s3rver checks no signature: the header curl removes is signed.)
+	{ cat "$RUN_DIR/jobs/tier-get-$r.curl"; echo 'header = "Expect:"'; } \
 		>"$RUN_DIR/jobs/tier-put-$r.curl"
-	cp "$RUN_DIR/jobs/tier-put-$r.curl" "$RUN_DIR/jobs/tier-get-$r.curl"
 	echo "SELECT ftstore.create_dataset('$ds') IS NOT NULL;" >"$RUN_DIR/jobs/tier-load-$r.sql"
 	for f in "$dir"/*; do
 		n=$((n + 1))
@@ -361,6 +370,9 @@ tier_round()
 			"$f" "$S3PORT" "$BUCKET" "$r" "$(basename "$f")" >>"$RUN_DIR/jobs/tier-put-$r.curl"
 		printf 'url = "http://127.0.0.1:%s/%s/curltier%s/%s"\noutput = "/dev/null"\n' \
 			"$S3PORT" "$BUCKET" "$r" "$(basename "$f")" >>"$RUN_DIR/jobs/tier-get-$r.curl"
+		printf 'url = "http://127.0.0.1:%s/%s/curltier%s/%s"\noutput = "%s/%s"\n' \
+			"$S3PORT" "$BUCKET" "$r" "$(basename "$f")" "$RUN_DIR/curlfiles" \
+			"$(basename "$f")" >>"$RUN_DIR/jobs/tier-getf-$r.curl"
 	done
 	"${PSQL[@]}" -At -f "$RUN_DIR/jobs/tier-load-$r.sql" >/dev/null || die "storing the blobs of round $r failed"
 }
@@ -402,6 +414,14 @@ tier_step()
 			curl -K "$RUN_DIR/jobs/tier-get-$r.curl" || die "curl's download failed"
 			t1=$(now)
 			;;
+		curl-get-files)
+			find "$RUN_DIR/curlfiles" -type f -delete
+			t0=$(now)
+			curl -K "$RUN_DIR/jobs/tier-getf-$r.curl" || die "curl's download failed"
+			t1=$(now)
+			[ "$(du -cb "$RUN_DIR"/curlfiles/* | tail -n 1 | cut -f1)" = "$tier_bytes" ] ||
+				die "curl's files are not all there"
+			;;
 	esac
 	seconds "$t0" "$t1"
 }
@@ -410,6 +430,7 @@ tier_count=$((tier_n + tier_large_n))
 declare -A tier_secs=()
 offload_ratios=
 read_ratios=
+readf_ratios=
 nocache_ratios=
 for ((r = 1; r <= TIER_RUNS; r++)); do
 	echo "==> Tier round $r of $TIER_RUNS"
@@ -417,9 +438,9 @@ for ((r = 1; r <= TIER_RUNS; r++)); do
 	tier_bytes=$(bytes_of "tier$r")
 	# Alternate which goes first, so neither always meets a warmer service.
 	if [ $((r % 2)) -eq 1 ]; then
-		steps="offload curl-put blob blob-nocache curl-get"
+		steps="offload curl-put blob curl-get-files blob-nocache curl-get"
 	else
-		steps="curl-put offload curl-get blob-nocache blob"
+		steps="curl-put offload curl-get blob-nocache curl-get-files blob"
 	fi
 	for step in $steps; do
 		t=$(tier_step "$r" "$step")
@@ -429,6 +450,7 @@ for ((r = 1; r <= TIER_RUNS; r++)); do
 	done
 	offload_ratios+="$(awk -v a="$t_curl_put" -v b="$t_offload" 'BEGIN { print a / b }') "
 	read_ratios+="$(awk -v a="$t_curl_get" -v b="$t_blob" 'BEGIN { print a / b }') "
+	readf_ratios+="$(awk -v a="$t_curl_get_files" -v b="$t_blob" 'BEGIN { print a / b }') "
 	nocache_ratios+="$(awk -v a="$t_curl_get" -v b="$t_blob_nocache" 'BEGIN { print a / b }') "
 done
 
@@ -436,7 +458,9 @@ echo
 echo "Cold tier on s3rver against curl, concurrency 1 (offload is one backend), median of $TIER_RUNS rounds"
 echo "  each round: $tier_count blobs, $((tier_bytes / 1048576)) MB ($tier_n x $tier_kb kB, $tier_large_n x $tier_large_mb MB)"
 printf '  %-36s %12s %12s %10s %14s\n' step "ftstore MB/s" "curl MB/s" ratio "round ratios"
-for row in "offload|offload|curl-put|$offload_ratios" "blob() of all, cold cache|blob|curl-get|$read_ratios" \
+for row in "offload|offload|curl-put|$offload_ratios" \
+	"blob() of all, cold cache (files)|blob|curl-get-files|$readf_ratios" \
+	"blob() cold cache, curl to /dev/null|blob|curl-get|$read_ratios" \
 	"blob() of all, no cache (not filled)|blob-nocache|curl-get|$nocache_ratios"; do
 	IFS='|' read -r what ft cu ratios <<<"$row"
 	ft=$(echo "${tier_secs[$ft]}" | median)

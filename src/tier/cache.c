@@ -13,6 +13,14 @@
  * optimisation only: a cache that cannot be written (full disk, a
  * directory that went read-only) costs a warning, never a failed read.
  *
+ * A blob read from the cold tier is cached later rather than at once: its
+ * bytes are kept aside, and the file is written while the service works
+ * on the next fetch (the store's wait work), or, at the latest, when the
+ * transaction commits.  Written at once, the file added its cost to every
+ * cold read; written during the next request, it overlaps the service's
+ * time.  A transaction that aborts drops the write it still held: the
+ * cache is filled at the blob's next read.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -22,6 +30,7 @@
 #include <unistd.h>
 #include <utime.h>
 
+#include "access/xact.h"
 #include "miscadmin.h"
 #include "storage/fd.h"
 #include "utils/memutils.h"
@@ -49,6 +58,17 @@ typedef struct CacheEntry
 static uint64 cache_estimate = 0;
 static char *cache_estimate_dir = NULL; /* the directory it is of */
 
+/*
+ * The write kept for later: a blob's bytes, in a buffer kept from blob to
+ * blob (a fresh one would cost fresh pages), given back when it grew past
+ * PENDING_KEEP.
+ */
+#define PENDING_KEEP	(64 * 1024 * 1024)
+static StringInfoData pending;
+static char pending_hex[FT_SHA256_HEX_LEN + 1];
+static bool have_pending = false;
+static bool xact_callback_set = false;
+
 static char *
 cache_dir(void)
 {
@@ -70,6 +90,8 @@ ft_cache_get(const char *hex, const uint8 *sha256, StringInfo out)
 
 	if (ft_blob_cache_size <= 0)
 		return false;
+	if (have_pending && strcmp(pending_hex, hex) == 0)
+		ft_cache_write_pending(NULL);
 	path = psprintf("%s/%s", cache_dir(), hex);
 	fd = OpenTransientFile(path, O_RDONLY | PG_BINARY);
 	if (fd < 0)
@@ -247,4 +269,93 @@ failed:
 			(errcode_for_file_access(),
 			 errmsg("could not cache blob %s in \"%s\": %m", hex, dir),
 			 errdetail("The blob was read from the cold tier; only the cache is affected.")));
+}
+
+/*
+ * Writes the blob kept by ft_cache_put_later, if any.  An FtObjectWaitWork,
+ * so that a store runs it while a service works.
+ */
+void
+ft_cache_write_pending(void *arg)
+{
+	if (!have_pending)
+		return;
+	have_pending = false;
+	ft_cache_put(pending_hex, pending.data, pending.len);
+	if (pending.maxlen > PENDING_KEEP)
+	{
+		pfree(pending.data);
+		pending.data = NULL;
+	}
+}
+
+/* Whether a write is kept for later. */
+bool
+ft_cache_has_pending(void)
+{
+	return have_pending;
+}
+
+/*
+ * The pending write goes before the transaction commits (or prepares),
+ * while an error can still abort it cleanly, and is dropped when it
+ * aborts.
+ */
+static void
+cache_xact_callback(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_PRE_COMMIT:
+		case XACT_EVENT_PARALLEL_PRE_COMMIT:
+		case XACT_EVENT_PRE_PREPARE:
+			ft_cache_write_pending(NULL);
+			break;
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+			have_pending = false;
+			break;
+		default:
+			break;
+	}
+}
+
+/*
+ * Caches a blob's bytes later: a copy is kept, and written by
+ * ft_cache_write_pending, which a fetch gives the store as its wait work,
+ * or at the latest before the transaction commits.  A write kept already
+ * is done first.
+ *
+ * XXX The bytes are copied, since the caller's buffer becomes the row's
+ * value; for a blob stored plain, pointing at the fetch's receive buffer
+ * (with a second one to alternate with) would spare the copy.
+ */
+void
+ft_cache_put_later(const char *hex, const char *data, size_t len)
+{
+	if (ft_blob_cache_size <= 0 || len > (uint64) ft_blob_cache_size * 1024)
+		return;
+	ft_cache_write_pending(NULL);
+	if (len > PENDING_KEEP)
+	{
+		/* a copy of a blob this large would cost more than it saves */
+		ft_cache_put(hex, data, len);
+		return;
+	}
+	if (!xact_callback_set)
+	{
+		RegisterXactCallback(cache_xact_callback, NULL);
+		xact_callback_set = true;
+	}
+	if (pending.data == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+		initStringInfo(&pending);
+		MemoryContextSwitchTo(old);
+	}
+	resetStringInfo(&pending);
+	appendBinaryStringInfo(&pending, data, len);
+	strlcpy(pending_hex, hex, sizeof(pending_hex));
+	have_pending = true;
 }

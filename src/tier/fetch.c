@@ -262,6 +262,10 @@ fetch_cold(const FtBlobRef *ref, StringInfo out)
 	FetchWork	w = {primary, ref, out};
 	ErrorData  *edata;
 
+	/* the last blob's cache file is written while the service works */
+	if (ft_cache_has_pending())
+		primary->wait_work = ft_cache_write_pending;
+
 	if (mirror == NULL)
 	{
 		ft_fetch_from(primary, ref, out);
@@ -338,6 +342,8 @@ ft_blob_fetch(const FtBlobRef *ref, StringInfo out)
 		int			start = out->len;
 
 		fetch_cold(ref, out);
-		ft_cache_put(ref->hex, out->data + start, out->len - start);
+		/* a store without a wait (the file store) left it to us */
+		ft_cache_write_pending(NULL);
+		ft_cache_put_later(ref->hex, out->data + start, out->len - start);
 	}
 }

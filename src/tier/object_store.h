@@ -39,6 +39,27 @@ typedef struct FtObjectStore FtObjectStore;
 typedef void (*FtObjectTap) (const char *data, size_t offset, size_t len,
 							 void *arg);
 
+/*
+ * Digests of a body its writer has already computed, given to put: a
+ * store that needs them (S3 signs the SHA-256 and compares its ETag with
+ * the MD5) takes them rather than making a pass of its own over the bytes.
+ * The writer vouches that they are the digests of exactly those bytes; a
+ * wrong SHA-256 makes S3 refuse the request, a wrong MD5 makes the put
+ * unvouched.
+ */
+typedef struct FtObjectDigests
+{
+	uint8		sha256[32];
+	uint8		md5[16];
+} FtObjectDigests;
+
+/*
+ * Work of the caller's that a store may run while the service handles a
+ * request (see wait_work below).  Unlike a tap, it may raise an error: the
+ * store is left sound, and the request is abandoned.
+ */
+typedef void (*FtObjectWaitWork) (void *arg);
+
 /* Called by list for each object under the prefix. */
 typedef void (*FtObjectListCallback) (const char *key, uint64 size,
 									  TimestampTz modified, void *arg);
@@ -50,10 +71,11 @@ typedef struct FtObjectStoreOps
 	 * Returns true when the store vouches that it now holds exactly these
 	 * bytes (an S3 service's digest of what it stored equals ours), false
 	 * when it cannot say; a caller that must know then reads the object
-	 * back.
+	 * back.  digests, if not NULL, are those of data.
 	 */
 	bool		(*put) (FtObjectStore *store, const char *key,
-						const char *data, size_t len);
+						const char *data, size_t len,
+						const FtObjectDigests *digests);
 
 	/*
 	 * Appends the object's bytes to out; false when there is none.  tap,
@@ -92,6 +114,16 @@ struct FtObjectStore
 	const FtObjectStoreOps *ops;
 	char	   *url;			/* as configured, without credentials */
 	void	   *state;			/* the implementation's own */
+
+	/*
+	 * If set, the next put of a store that talks to a service runs it once,
+	 * when the body has gone and the service is working on it, and clears
+	 * it: the caller's work then overlaps the service's instead of
+	 * following it.  A store that has no such wait (the file store) leaves
+	 * it set, and the caller runs it after the put.
+	 */
+	FtObjectWaitWork wait_work;
+	void	   *wait_arg;
 };
 
 /*

@@ -15,14 +15,19 @@
  * Step 4's changes commit together or not at all.  A crash or an error
  * before the commit leaves the blob hot and readable, and at worst an
  * object no catalog row calls cold: an orphan, which the collector removes
- * after the grace period.  The row lock of step 1 is held to the commit,
- * so the collector, which takes the same lock before removing an object,
- * never removes one an offload is about to publish.  docs/tier.md gives
- * the whole argument.
+ * after the grace period.  Blobs go through these steps in a pipeline
+ * (offload_where): step 4 of one blob and step 1 of the next run while the
+ * object of the blob between them is on its way, each blob still marked
+ * cold only after its own copies are verified.  The row lock of step 1
+ * is held to the commit, so the collector, which takes the same lock
+ * before removing an object, never removes one an offload is about to
+ * publish.  docs/tier.md gives the whole argument.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
+
+#include <openssl/evp.h>
 
 #include "access/detoast.h"
 #include "access/table.h"
@@ -108,16 +113,17 @@ hot_bytes(Datum d, StringInfo buf, const char **data, size_t *len)
 
 /*
  * Puts an object and makes sure the copy is the bytes written: the store
- * vouches for it, or it is read back.
+ * vouches for it, or it is read back.  digests, if not NULL, are those of
+ * the object.
  */
 static void
 put_verified(FtObjectStore *store, const char *key, const StringInfo obj,
-			 const char *hex)
+			 const FtObjectDigests *digests, const char *hex)
 {
 	StringInfoData back;
 	bool		vouched;
 
-	vouched = store->ops->put(store, key, obj->data, obj->len);
+	vouched = store->ops->put(store, key, obj->data, obj->len, digests);
 	if (vouched && ft_offload_verify == FT_OFFLOAD_VERIFY_DIGEST)
 		return;
 	initStringInfo(&back);
@@ -134,11 +140,29 @@ put_verified(FtObjectStore *store, const char *key, const StringInfo obj,
 }
 
 /*
+ * Encodes a blob's bytes into obj (emptied first), under the active key if
+ * any; sets the codec and key id used.
+ */
+static void
+encode_cold(const uint8 *sha256, const char *data, size_t len,
+			const char *media_type, StringInfo obj, const char **codec,
+			int32 *key_id)
+{
+	uint8		k[32];
+	bool		encrypt;
+
+	*key_id = 0;
+	encrypt = ft_tier_key(key_id, k);
+	resetStringInfo(obj);
+	ft_object_encode(obj, data, len, sha256, media_type, *key_id,
+					 encrypt ? k : NULL, codec);
+	explicit_bzero(k, sizeof(k));
+}
+
+/*
  * Writes a blob's bytes as the cold objects of every store, under the
  * active key if any, verified.  Returns the codec and key id used.  obj
- * is the caller's buffer for the stored form, emptied first: one buffer
- * for a whole offload spares the allocation, and the fresh pages, of a
- * new one per blob.
+ * is the caller's buffer for the stored form.
  */
 static void
 write_cold(FtObjectStore *primary, FtObjectStore *mirror,
@@ -148,48 +172,116 @@ write_cold(FtObjectStore *primary, FtObjectStore *mirror,
 {
 	char		hex[FT_SHA256_HEX_LEN + 1];
 	char		key[FT_OBJECT_KEY_LEN];
-	uint8		k[32];
-	bool		encrypt;
 
 	ft_hex(sha256, FT_SHA256_LEN, hex);
 	ft_object_key(hex, key);
-	*key_id = 0;
-	encrypt = ft_tier_key(key_id, k);
-	resetStringInfo(obj);
-	ft_object_encode(obj, data, len, sha256, media_type, *key_id,
-					 encrypt ? k : NULL, codec);
-	explicit_bzero(k, sizeof(k));
-
-	put_verified(primary, key, obj, hex);
+	encode_cold(sha256, data, len, media_type, obj, codec, key_id);
+	put_verified(primary, key, obj, NULL, hex);
 	if (mirror)
-		put_verified(mirror, key, obj, hex);
+		put_verified(mirror, key, obj, NULL, hex);
 	*stored_bytes = obj->len;
 }
 
-/* Offloads one blob; false when it is no longer hot. */
+/*
+ * The SHA-256 and the MD5 of an object, in one pass: each piece is hashed
+ * twice while it is in the CPU's cache.
+ */
+static void
+object_digests(const char *data, size_t len, FtObjectDigests *d)
+{
+	EVP_MD_CTX *sha = EVP_MD_CTX_new();
+	EVP_MD_CTX *md5 = EVP_MD_CTX_new();
+	bool		ok;
+	unsigned int n1 = 0;
+	unsigned int n2 = 0;
+
+	ok = sha && md5 &&
+		EVP_DigestInit_ex(sha, EVP_sha256(), NULL) == 1 &&
+		EVP_DigestInit_ex(md5, EVP_md5(), NULL) == 1;
+	for (size_t off = 0; ok && off < len; off += 64 * 1024)
+	{
+		size_t		n = Min(len - off, 64 * 1024);
+
+		ok = EVP_DigestUpdate(sha, data + off, n) == 1 &&
+			EVP_DigestUpdate(md5, data + off, n) == 1;
+	}
+	ok = ok && EVP_DigestFinal_ex(sha, d->sha256, &n1) == 1 &&
+		EVP_DigestFinal_ex(md5, d->md5, &n2) == 1 &&
+		n1 == sizeof(d->sha256) && n2 == sizeof(d->md5);
+	/* nothing between the allocations and here can raise an error */
+	EVP_MD_CTX_free(sha);
+	EVP_MD_CTX_free(md5);
+	if (!ok)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not compute the digests of a cold object")));
+}
+
+/*
+ * An offload is a pipeline of three blobs: while the object of one is on
+ * its way to the store, the one before it, verified, is marked cold, and
+ * the one after it is locked, read and encoded.  With an S3 store that
+ * work runs while the service stores the object (the store's wait work),
+ * where it costs no time; the file store has no such wait, and it runs
+ * after the put.  Each blob is marked cold only once its own copies are
+ * verified, in the caller's transaction as before, so the pipeline
+ * changes nothing of what a crash or an error leaves behind.
+ */
+
+/* A blob locked, encoded and hashed, ready to be put. */
+typedef struct OffloadBlob
+{
+	bool		ready;
+	uint8		sha256[FT_SHA256_LEN];
+	const char *codec;			/* a constant string */
+	int32		key_id;
+	StringInfoData obj;			/* its stored form; kept from blob to blob */
+	FtObjectDigests digests;	/* of obj */
+} OffloadBlob;
+
+/* A blob whose copies are verified, to be marked cold. */
+typedef struct OffloadDone
+{
+	uint8		sha256[FT_SHA256_LEN];
+	const char *codec;
+	int32		key_id;
+	int64		stored_bytes;
+} OffloadDone;
+
+typedef struct OffloadState
+{
+	const uint8 *hashes;		/* of the blobs to offload */
+	uint64		n;
+	uint64		next;			/* the next of them to prepare */
+	bool		mirrored;
+	StringInfoData hot;			/* a hot copy; kept from blob to blob */
+	OffloadBlob blobs[2];		/* the one being put, and the next */
+	OffloadBlob *prepare;		/* which of them the wait work fills */
+	bool		have_done;
+	OffloadDone done;
+	int64		moved;
+	MemoryContext work_cxt;		/* reset after every put */
+} OffloadState;
+
+/*
+ * Locks a blob's catalog row, which must still say hot, and encodes its
+ * hot copy into b; false when it is no longer hot.
+ */
 static bool
-offload_one(const uint8 *sha256, FtObjectStore *primary,
-			FtObjectStore *mirror, StringInfo hot, StringInfo obj)
+prepare_one(OffloadState *st, const uint8 *sha256, OffloadBlob *b)
 {
 	static SPIPlanPtr lock_plan = NULL;
-	static SPIPlanPtr cold_plan = NULL;
-	static SPIPlanPtr unhot_plan = NULL;
-	Oid			argtypes[5] = {BYTEAOID, TEXTOID, INT4OID, INT8OID, BOOLOID};
-	Datum		args[5];
-	char		nulls_k[5] = {' ', ' ', ' ', ' ', ' '};
+	Oid			argtypes[1] = {BYTEAOID};
+	Datum		args[1];
 	bool		isnull;
-	bytea	   *hash = hash_bytea(sha256);
 	SPITupleTable *locked;
 	char	   *media_type;
 	const char *data;
 	size_t		len;
-	const char *codec;
-	int32		key_id;
-	int64		stored_bytes;
 	int			ret;
 
-	args[0] = PointerGetDatum(hash);
-	/* Planned once a session: the statements are the same for every blob. */
+	args[0] = PointerGetDatum(hash_bytea(sha256));
+	/* Planned once a session: the statement is the same for every blob. */
 	ret = SPI_execute_plan(ft_tier_plan(&lock_plan,
 										"SELECT c.media_type, h.data"
 										" FROM ftstore.blob_catalog c"
@@ -203,26 +295,53 @@ offload_one(const uint8 *sha256, FtObjectStore *primary,
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "could not lock blob: %s", SPI_result_code_string(ret));
 	if (SPI_processed != 1)
+	{
+		SPI_freetuptable(SPI_tuptable);
 		return false;
+	}
 	locked = SPI_tuptable;
 	media_type = SPI_getvalue(locked->vals[0], locked->tupdesc, 1);
 	hot_bytes(SPI_getbinval(locked->vals[0], locked->tupdesc, 2, &isnull),
-			  hot, &data, &len);
-
-	write_cold(primary, mirror, sha256, data, len, media_type, obj, &codec,
-			   &key_id, &stored_bytes);
-
-	/*
-	 * The tuple (with the bytes of a blob stored inline) goes now, not at
-	 * the end of the whole offload.
-	 */
+			  &st->hot, &data, &len);
+	memcpy(b->sha256, sha256, FT_SHA256_LEN);
+	encode_cold(sha256, data, len, media_type, &b->obj, &b->codec,
+				&b->key_id);
+	/* the tuple (with the bytes of a blob stored inline) goes now */
 	SPI_freetuptable(locked);
+	object_digests(b->obj.data, b->obj.len, &b->digests);
+	return true;
+}
 
-	args[1] = CStringGetTextDatum(codec);
-	args[2] = Int32GetDatum(key_id);
-	args[3] = Int64GetDatum(stored_bytes);
-	args[4] = BoolGetDatum(mirror != NULL);
-	nulls_k[2] = key_id == 0 ? 'n' : ' ';
+/* Fills b with the next blob that is still hot, if any. */
+static void
+prepare_next(OffloadState *st, OffloadBlob *b)
+{
+	b->ready = false;
+	while (!b->ready && st->next < st->n)
+	{
+		CHECK_FOR_INTERRUPTS();
+		b->ready = prepare_one(st, st->hashes + st->next * FT_SHA256_LEN, b);
+		st->next++;
+	}
+}
+
+/* Marks the verified blob cold and deletes its hot copy. */
+static void
+mark_cold(OffloadState *st, const OffloadDone *d)
+{
+	static SPIPlanPtr cold_plan = NULL;
+	static SPIPlanPtr unhot_plan = NULL;
+	Oid			argtypes[5] = {BYTEAOID, TEXTOID, INT4OID, INT8OID, BOOLOID};
+	Datum		args[5];
+	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
+	int			ret;
+
+	args[0] = PointerGetDatum(hash_bytea(d->sha256));
+	args[1] = CStringGetTextDatum(d->codec);
+	args[2] = Int32GetDatum(d->key_id);
+	args[3] = Int64GetDatum(d->stored_bytes);
+	args[4] = BoolGetDatum(st->mirrored);
+	nulls[2] = d->key_id == 0 ? 'n' : ' ';
 	ret = SPI_execute_plan(ft_tier_plan(&cold_plan,
 										"UPDATE ftstore.blob_catalog SET tier = 'cold',"
 										" codec = $2, key_id = $3, stored_bytes = $4,"
@@ -230,7 +349,7 @@ offload_one(const uint8 *sha256, FtObjectStore *primary,
 										" verified_at = pg_catalog.now()"
 										" WHERE sha256 OPERATOR(pg_catalog.=) $1",
 										5, argtypes),
-						   args, nulls_k, false, 0);
+						   args, nulls, false, 0);
 	if (ret != SPI_OK_UPDATE || SPI_processed != 1)
 		elog(ERROR, "could not mark blob cold: %s", SPI_result_code_string(ret));
 	ret = SPI_execute_plan(ft_tier_plan(&unhot_plan,
@@ -240,7 +359,26 @@ offload_one(const uint8 *sha256, FtObjectStore *primary,
 						   args, NULL, false, 0);
 	if (ret != SPI_OK_DELETE)
 		elog(ERROR, "could not delete hot copy: %s", SPI_result_code_string(ret));
-	return true;
+	st->moved++;
+}
+
+/*
+ * The offload's part of a put's wait: the blob before is marked cold, the
+ * next one prepared.
+ */
+static void
+offload_wait_work(void *arg)
+{
+	OffloadState *st = (OffloadState *) arg;
+	MemoryContext old = MemoryContextSwitchTo(st->work_cxt);
+
+	if (st->have_done)
+	{
+		mark_cold(st, &st->done);
+		st->have_done = false;
+	}
+	prepare_next(st, st->prepare);
+	MemoryContextSwitchTo(old);
 }
 
 /*
@@ -250,15 +388,13 @@ offload_one(const uint8 *sha256, FtObjectStore *primary,
 static int64
 offload_where(const char *query, int nargs, Oid *argtypes, Datum *args)
 {
-	MemoryContext loop_cxt;
 	MemoryContext old;
 	FtObjectStore *primary;
 	FtObjectStore *mirror;
-	StringInfoData hot;
-	StringInfoData obj;
+	OffloadState st = {0};
 	uint8	   *hashes;
 	uint64		n;
-	int64		moved = 0;
+	int			cur = 0;
 	Oid			save_userid;
 	int			save_sec;
 	int			ret;
@@ -286,28 +422,65 @@ offload_where(const char *query, int nargs, Oid *argtypes, Datum *args)
 
 	primary = ft_tier_open(false);
 	mirror = ft_tier_open(true);
-	initStringInfo(&hot);
-	initStringInfo(&obj);
-	loop_cxt = AllocSetContextCreate(CurrentMemoryContext, "ftstore offload",
-									 ALLOCSET_DEFAULT_SIZES);
-	for (uint64 i = 0; i < n; i++)
+	st.hashes = hashes;
+	st.n = n;
+	st.mirrored = mirror != NULL;
+	initStringInfo(&st.hot);
+	initStringInfo(&st.blobs[0].obj);
+	initStringInfo(&st.blobs[1].obj);
+	st.work_cxt = AllocSetContextCreate(CurrentMemoryContext, "ftstore offload",
+										ALLOCSET_DEFAULT_SIZES);
+
+	old = MemoryContextSwitchTo(st.work_cxt);
+	prepare_next(&st, &st.blobs[0]);
+	MemoryContextSwitchTo(old);
+	while (st.blobs[cur].ready)
 	{
+		OffloadBlob *b = &st.blobs[cur];
+		char		hex[FT_SHA256_HEX_LEN + 1];
+		char		key[FT_OBJECT_KEY_LEN];
+
 		CHECK_FOR_INTERRUPTS();
-		old = MemoryContextSwitchTo(loop_cxt);
-		if (offload_one(hashes + i * FT_SHA256_LEN, primary, mirror, &hot, &obj))
-			moved++;
-		MemoryContextSwitchTo(old);
-		MemoryContextReset(loop_cxt);
-		SPI_freetuptable(SPI_tuptable);
+		ft_hex(b->sha256, FT_SHA256_LEN, hex);
+		ft_object_key(hex, key);
+		st.prepare = &st.blobs[1 - cur];
+		primary->wait_work = offload_wait_work;
+		primary->wait_arg = &st;
+		put_verified(primary, key, &b->obj, &b->digests, hex);
+		if (primary->wait_work)
+		{
+			/* the store did not run it */
+			primary->wait_work = NULL;
+			offload_wait_work(&st);
+		}
+		if (mirror)
+			put_verified(mirror, key, &b->obj, &b->digests, hex);
+
+		/* b's copies are verified: it is marked cold during the next put */
+		memcpy(st.done.sha256, b->sha256, FT_SHA256_LEN);
+		st.done.codec = b->codec;
+		st.done.key_id = b->key_id;
+		st.done.stored_bytes = b->obj.len;
+		st.have_done = true;
+		MemoryContextReset(st.work_cxt);
+		cur = 1 - cur;
 	}
-	MemoryContextDelete(loop_cxt);
-	pfree(hot.data);
-	pfree(obj.data);
+	if (st.have_done)
+	{
+		old = MemoryContextSwitchTo(st.work_cxt);
+		mark_cold(&st, &st.done);
+		MemoryContextSwitchTo(old);
+	}
+
+	MemoryContextDelete(st.work_cxt);
+	pfree(st.hot.data);
+	pfree(st.blobs[0].obj.data);
+	pfree(st.blobs[1].obj.data);
 	primary->ops->close(primary);
 	if (mirror)
 		mirror->ops->close(mirror);
 	ft_tier_restore_user(save_userid, save_sec);
-	return moved;
+	return st.moved;
 }
 
 /*

@@ -65,7 +65,8 @@ static int	ft_s3_list_max_keys = 1000;
 static bool s3_preloaded = false;
 
 static bool s3_put(FtObjectStore *store, const char *key,
-				   const char *data, size_t len);
+				   const char *data, size_t len,
+				   const FtObjectDigests *digests);
 static bool s3_get(FtObjectStore *store, const char *key, StringInfo out,
 				   FtObjectTap tap, void *tap_arg);
 static bool s3_head(FtObjectStore *store, const char *key, uint64 *size);
@@ -474,51 +475,23 @@ s3_md5(const char *data, size_t len, uint8 *md5)
 				 errmsg("could not compute an MD5 digest")));
 }
 
-/* A digest context, freed with the memory context it was made in. */
-typedef struct S3Digest
-{
-	EVP_MD_CTX *ctx;
-	MemoryContextCallback cb;
-} S3Digest;
-
-static void
-s3_free_digest(void *arg)
-{
-	S3Digest   *d = (S3Digest *) arg;
-
-	if (d->ctx)
-		EVP_MD_CTX_free(d->ctx);
-	d->ctx = NULL;
-}
-
-/* A digest context living as long as the current memory context. */
-static EVP_MD_CTX *
-s3_digest_context(void)
-{
-	S3Digest   *d = palloc0(sizeof(S3Digest));
-
-	d->ctx = EVP_MD_CTX_new();
-	if (d->ctx == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_OUT_OF_MEMORY),
-				 errmsg("could not create a digest context")));
-	d->cb.func = s3_free_digest;
-	d->cb.arg = d;
-	MemoryContextRegisterResetCallback(CurrentMemoryContext, &d->cb);
-	return d->ctx;
-}
-
 /*
- * The MD5 of the body a PUT sent, which s3_read_cb computed as curl took
- * it; false when it could not be computed or curl did not take it all.
+ * The MD5 of the body a PUT sent: the caller's, or the one s3_request.c
+ * computed while the service read the body, else computed now; false when
+ * it could not be computed or curl did not take the whole body.
  */
 static bool
 s3_sent_md5(S3Request *req, uint8 *md5)
 {
 	unsigned int n = 0;
 
-	return !req->md5_failed && req->read_pos == req->body_len &&
-		EVP_DigestFinal_ex(req->md5, md5, &n) == 1 && n == 16;
+	if (req->read_pos != req->body_len)
+		return false;
+	if (!req->md5_done)
+		req->md5_done = EVP_Digest(req->body, req->body_len, req->md5, &n,
+								   EVP_md5(), NULL) == 1 && n == 16;
+	memcpy(md5, req->md5, 16);
+	return req->md5_done;
 }
 
 /*
@@ -556,13 +529,22 @@ s3_etag_is(const char *etag, const uint8 *md5, int nparts)
  */
 static bool
 s3_put_single(FtObjectStore *store, const char *key,
-			  const char *data, size_t len, EVP_MD_CTX *md5ctx)
+			  const char *data, size_t len, const FtObjectDigests *digests)
 {
 	uint8		md5[16];
 	S3Request	req = {.method = "PUT",.key = key,.query = "",
-	.body = data,.body_len = len,.md5 = md5ctx,
+		.body = data,.body_len = len,.want_md5 = true,
+		.wait_work = store->wait_work,.wait_arg = store->wait_arg,
 	.body_limit = S3_ERROR_BODY_LIMIT};
 	S3Response	resp = {0};
+
+	store->wait_work = NULL;
+	if (digests)
+	{
+		req.body_sha256 = digests->sha256;
+		memcpy(req.md5, digests->md5, 16);
+		req.md5_done = true;
+	}
 
 	s3_perform(store->state, &req, &resp);
 	if (resp.rc != CURLE_OK || resp.status != 200)
@@ -596,19 +578,21 @@ s3_abort_multipart(FtObjectStore *store, const char *key, const char *query)
  */
 static bool
 s3_put_multipart(FtObjectStore *store, const char *key,
-				 const char *data, size_t len, EVP_MD_CTX *md5ctx)
+				 const char *data, size_t len)
 {
 	size_t		part_size = (size_t) ft_s3_part_size;
 	int			nparts = (int) ((len + part_size - 1) / part_size);
 	uint8	   *part_md5s;
 	volatile bool vouched = true;
 	S3Request	req = {.method = "POST",.key = key,.query = "uploads=",
+		.wait_work = store->wait_work,.wait_arg = store->wait_arg,
 	.body_limit = S3_ERROR_BODY_LIMIT};
 	S3Response	resp = {0};
 	char	   *upload_id;
 	char	   *upload_query;
 	MemoryContext cxt = CurrentMemoryContext;
 
+	store->wait_work = NULL;
 	if (nparts > S3_MAX_PARTS)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
@@ -643,7 +627,7 @@ s3_put_multipart(FtObjectStore *store, const char *key,
 			S3Request	preq = {.method = "PUT",.key = key,
 				.query = psprintf("partNumber=%d&%s", part, upload_query),
 				.body = data + off,.body_len = Min(part_size, len - off),
-			.md5 = md5ctx,.body_limit = S3_ERROR_BODY_LIMIT};
+			.want_md5 = true,.body_limit = S3_ERROR_BODY_LIMIT};
 
 			s3_perform(store->state, &preq, &resp);
 			if (resp.rc != CURLE_OK || resp.status != 200)
@@ -714,26 +698,26 @@ s3_put_multipart(FtObjectStore *store, const char *key,
 /*
  * Returns whether the service vouched for what it stored: its ETag is the
  * MD5 of the bytes sent (each part's too, for a multipart upload).  The
- * MD5 is computed as curl takes the body, piece by piece, while the
- * service reads the previous piece, rather than in a pass of its own
- * before the request.  A different ETag, whatever its cause (a damaged
- * object, or a service whose ETags are not MD5s, as S3 with SSE-KMS),
- * makes it false, and the caller reads the object back.
+ * MD5 is the caller's (digests), or is computed while the service stores
+ * the body, rather than in a pass of its own before the request.  A
+ * different ETag, whatever its cause (a damaged object, or a service whose
+ * ETags are not MD5s, as S3 with SSE-KMS), makes it false, and the caller
+ * reads the object back.  The parts of a multipart upload are hashed one
+ * by one, so digests serve only a single PUT.
  */
 static bool
-s3_put(FtObjectStore *store, const char *key, const char *data, size_t len)
+s3_put(FtObjectStore *store, const char *key, const char *data, size_t len,
+	   const FtObjectDigests *digests)
 {
 	MemoryContext cxt = s3_operation_context();
 	MemoryContext old = MemoryContextSwitchTo(cxt);
 	bool		vouched;
-	EVP_MD_CTX *md5ctx;
 
 	check_key(key);
-	md5ctx = s3_digest_context();
 	if (len > (size_t) ft_s3_multipart_threshold)
-		vouched = s3_put_multipart(store, key, data, len, md5ctx);
+		vouched = s3_put_multipart(store, key, data, len);
 	else
-		vouched = s3_put_single(store, key, data, len, md5ctx);
+		vouched = s3_put_single(store, key, data, len, digests);
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(cxt);
 	if (!vouched)
@@ -756,10 +740,12 @@ s3_get(FtObjectStore *store, const char *key, StringInfo out,
 	MemoryContext old = MemoryContextSwitchTo(cxt);
 	S3Request	req = {.method = "GET",.key = key,.query = "",
 		.body_limit = MaxAllocSize - 1 - out->len,.sink = out,
-	.tap = tap,.tap_arg = tap_arg};
+		.tap = tap,.tap_arg = tap_arg,
+	.wait_work = store->wait_work,.wait_arg = store->wait_arg};
 	S3Response	resp = {0};
 	bool		found;
 
+	store->wait_work = NULL;
 	check_key(key);
 	s3_perform(store->state, &req, &resp);
 	if (resp.rc == CURLE_OK && resp.status == 404)

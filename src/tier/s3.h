@@ -34,8 +34,12 @@ typedef struct S3Request
 	const char *body;
 	size_t		body_len;
 	size_t		read_pos;		/* how much of body curl has taken */
-	struct evp_md_ctx_st *md5;	/* if set, the MD5 of what curl took */
-	bool		md5_failed;		/* the digest could not be computed */
+	const uint8 *body_sha256;	/* the body's SHA-256, if the caller has it */
+	bool		want_md5;		/* compute md5, the body's MD5 */
+	bool		md5_done;		/* md5 holds it */
+	uint8		md5[16];
+	FtObjectWaitWork wait_work; /* run once while the service works */
+	void	   *wait_arg;
 	bool		no_retry;		/* one attempt only (abort after failure) */
 	size_t		body_limit;		/* most response bytes kept */
 	StringInfo	sink;			/* for GET: where a 200's body will go */

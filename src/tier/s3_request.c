@@ -4,18 +4,25 @@
  *	  One request of the S3 store over libcurl: signed, sent, retried, and
  *	  its failure reported.
  *
- * A backend keeps one CURL easy handle for its life, so the connection to
- * the service is reused from one blob to the next.  The handle is reset
- * between requests, released at backend exit, and released as well when
- * an error escapes while a request is being prepared or run.  No curl
- * callback ever raises an error: they only record what went wrong, and
- * the request reports it once curl has returned.
+ * A backend keeps one CURL easy handle and one multi handle for its life,
+ * so the connection to the service is reused from one blob to the next.
+ * The easy handle is reset between requests, released at backend exit,
+ * and released as well when an error escapes while a request is being
+ * prepared or run.  No curl callback ever raises an error: they only
+ * record what went wrong, and the request reports it once curl has
+ * returned.
+ *
+ * A request is driven through the multi handle, as curl_easy_perform
+ * does itself, so that the backend gets control back once the body has
+ * gone: the service then stores it and answers, and meanwhile the backend
+ * computes the body's MD5 when asked for it and runs the caller's wait
+ * work (the offload prepares the next blob there).  Work done in that
+ * window costs no time, where done before the request or after the answer
+ * it adds to every request's.
  *
  * Every request is signed with SigV4 (sigv4.c) from the superuser-only
  * credential settings; the signature covers the SHA-256 of the body, so
- * the service refuses a body damaged on the way up.  A PUT may also ask
- * for the MD5 of its body, computed as curl takes the bytes: while the
- * service reads one piece, the next is hashed.
+ * the service refuses a body damaged on the way up.
  *
  *-------------------------------------------------------------------------
  */
@@ -47,6 +54,8 @@
  * at the latest before the next request).
  */
 static CURL *s3_curl = NULL;
+static CURLM *s3_multi = NULL;
+static bool s3_in_multi = false;	/* s3_curl is in s3_multi */
 static struct curl_slist *s3_headers = NULL;
 static bool s3_busy = false;
 static bool s3_exit_hook_set = false;
@@ -62,6 +71,10 @@ s3_release_handle(void)
 	if (s3_headers)
 		curl_slist_free_all(s3_headers);
 	s3_headers = NULL;
+	/* a transfer cut short: its connection is closed, not kept */
+	if (s3_in_multi)
+		curl_multi_remove_handle(s3_multi, s3_curl);
+	s3_in_multi = false;
 	if (s3_curl)
 		curl_easy_cleanup(s3_curl);
 	s3_curl = NULL;
@@ -72,6 +85,9 @@ static void
 s3_at_exit(int code, Datum arg)
 {
 	s3_release_handle();
+	if (s3_multi)
+		curl_multi_cleanup(s3_multi);
+	s3_multi = NULL;
 }
 
 /* Runs when an operation's memory goes: after an error, the handle too. */
@@ -124,6 +140,12 @@ s3_handle(void)
 			on_proc_exit(s3_at_exit, (Datum) 0);
 			s3_exit_hook_set = true;
 		}
+		if (s3_multi == NULL)
+			s3_multi = curl_multi_init();
+		if (s3_multi == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_OUT_OF_MEMORY),
+					 errmsg("could not create a libcurl multi handle")));
 		s3_curl = curl_easy_init();
 		if (s3_curl == NULL)
 			ereport(ERROR,
@@ -271,9 +293,6 @@ s3_read_cb(char *buffer, size_t size, size_t nitems, void *userdata)
 	size_t		n = Min(size * nitems, req->body_len - req->read_pos);
 
 	memcpy(buffer, req->body + req->read_pos, n);
-	if (req->md5 && n > 0 &&
-		EVP_DigestUpdate(req->md5, req->body + req->read_pos, n) != 1)
-		req->md5_failed = true;
 	req->read_pos += n;
 	return n;
 }
@@ -340,6 +359,107 @@ s3_headers_append_raw(const char *line)
 					 errmsg("could not set libcurl option %s", #opt))); \
 	} while (0)
 
+/*
+ * The MD5 of the whole body, once: while the service reads it, rather than
+ * piece by piece as curl takes it, which held each piece back.
+ */
+static void
+s3_body_md5(S3Request *req)
+{
+	unsigned int n = 0;
+
+	if (!req->want_md5 || req->md5_done)
+		return;
+	req->md5_done = EVP_Digest(req->body ? req->body : "", req->body_len,
+							   req->md5, &n, EVP_md5(), NULL) == 1 &&
+		n == sizeof(req->md5);
+}
+
+/* What the backend does while the service works on a request. */
+static void
+s3_while_waiting(S3Request *req)
+{
+	FtObjectWaitWork work = req->wait_work;
+
+	s3_body_md5(req);
+	if (work)
+	{
+		/* once, even if the request is sent again */
+		req->wait_work = NULL;
+		work(req->wait_arg);
+	}
+}
+
+/* Whether curl has handed the whole body to the connection. */
+static bool
+body_sent(CURL *h, const S3Request *req)
+{
+	curl_off_t	sent = 0;
+
+	if (req->read_pos != req->body_len)
+		return false;
+	if (req->body_len == 0)
+		return true;
+	return curl_easy_getinfo(h, CURLINFO_SIZE_UPLOAD_T, &sent) == CURLE_OK &&
+		sent >= (curl_off_t) req->body_len;
+}
+
+/*
+ * Runs the request on the easy handle h, through the multi handle, and
+ * returns curl's result.  Once curl has sent the whole body, and before
+ * the answer is read, s3_while_waiting does its work (at the latest once
+ * the request is over, so it is never skipped): an error it raises leaves
+ * s3_busy set, so the handle is released (and with it the connection).
+ */
+static CURLcode
+s3_run(CURL *h, S3Request *req)
+{
+	CURLcode	rc = CURLE_OK;
+	CURLMcode	mc;
+	CURLMsg    *msg;
+	int			running = 1;
+	int			left;
+	bool		waited = false;
+
+	mc = curl_multi_add_handle(s3_multi, h);
+	if (mc != CURLM_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not start an S3 request: %s",
+						curl_multi_strerror(mc))));
+	s3_in_multi = true;
+	for (;;)
+	{
+		mc = curl_multi_perform(s3_multi, &running);
+		if (mc != CURLM_OK || running == 0)
+			break;
+		if (!waited && body_sent(h, req))
+		{
+			waited = true;
+			s3_while_waiting(req);
+			/* the answer may be in already */
+			continue;
+		}
+		/* a second at most, as curl_easy_perform waits: a cancel is seen */
+		mc = curl_multi_poll(s3_multi, NULL, 0, 1000, NULL);
+		if (mc != CURLM_OK)
+			break;
+	}
+	/* an answer that came before the body was all sent: the work is due */
+	if (!waited)
+		s3_while_waiting(req);
+	if (mc != CURLM_OK)
+		rc = CURLE_RECV_ERROR;
+	while ((msg = curl_multi_info_read(s3_multi, &left)) != NULL)
+	{
+		if (msg->msg == CURLMSG_DONE && msg->easy_handle == h)
+			rc = msg->data.result;
+	}
+	curl_multi_remove_handle(s3_multi, h);
+	s3_in_multi = false;
+	return rc;
+}
+
 static void
 s3_perform_once(S3Store *st, S3Request *req, S3Response *resp)
 {
@@ -363,9 +483,6 @@ s3_perform_once(S3Store *st, S3Request *req, S3Response *resp)
 	if (req->tap)
 		req->tap(NULL, 0, 0, req->tap_arg);
 	req->read_pos = 0;
-	req->md5_failed = false;
-	if (req->md5 && EVP_DigestInit_ex(req->md5, EVP_md5(), NULL) != 1)
-		req->md5_failed = true;
 
 	path = req->key ? psprintf("%s%s", st->object_path, req->key)
 		: pstrdup(st->bucket_path);
@@ -373,7 +490,13 @@ s3_perform_once(S3Store *st, S3Request *req, S3Response *resp)
 	url = psprintf("%s%s%s%s", st->origin, path,
 				   req->query[0] ? "?" : "", req->query);
 
-	ft_sigv4_sha256_hex(req->body ? req->body : "", req->body_len, payload_hash);
+	if (req->body_sha256)
+		ft_sigv4_hex(req->body_sha256, 32, payload_hash);
+	else if (req->body_len == 0)
+		strcpy(payload_hash, FT_SIGV4_EMPTY_SHA256);
+	else
+		ft_sigv4_sha256_hex(req->body ? req->body : "", req->body_len,
+							payload_hash);
 	amz_date_now(amz_date);
 	headers[nheaders++] = (FtSigV4Header)
 	{
@@ -454,7 +577,7 @@ s3_perform_once(S3Store *st, S3Request *req, S3Response *resp)
 	else if (strcmp(req->method, "DELETE") == 0)
 		SETOPT(h, CURLOPT_CUSTOMREQUEST, "DELETE");
 
-	resp->rc = curl_easy_perform(h);
+	resp->rc = s3_run(h, req);
 	if (resp->rc == CURLE_OK)
 	{
 		curl_off_t	cl = -1;

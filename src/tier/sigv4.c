@@ -42,6 +42,12 @@ hex_encode_lower(const unsigned char *bytes, size_t len, char *out)
 }
 
 void
+ft_sigv4_hex(const uint8 *bytes, size_t len, char *out)
+{
+	hex_encode_lower(bytes, len, out);
+}
+
+void
 ft_sigv4_sha256_hex(const char *data, size_t len, char *out)
 {
 	unsigned char digest[SHA256_DIGEST_LENGTH];
@@ -65,6 +71,62 @@ hmac_sha256(const unsigned char *key, size_t keylen,
 		ereport(ERROR,
 				(errcode(ERRCODE_INTERNAL_ERROR),
 				 errmsg("could not compute an HMAC-SHA256")));
+}
+
+/*
+ * The signing key of the last request, and what it was derived from.  It
+ * lives in the backend's static memory, as the secret setting does in the
+ * GUC's; a scope or secret that does not fit replaces it, wiping it first.
+ */
+static struct
+{
+	bool		valid;
+	char	   *secret;			/* malloc'd copy, wiped before it is freed */
+	char		date[9];
+	char		region[64];
+	char		service[16];
+	unsigned char key[SHA256_DIGEST_LENGTH];
+}			signing_key;
+
+static bool
+signing_key_matches(const char *secret, const char *date,
+					const char *region, const char *service)
+{
+	return signing_key.valid && strcmp(signing_key.date, date) == 0 &&
+		strcmp(signing_key.region, region) == 0 &&
+		strcmp(signing_key.service, service) == 0 &&
+		strcmp(signing_key.secret, secret) == 0;
+}
+
+static void
+signing_key_forget(void)
+{
+	if (signing_key.secret)
+	{
+		explicit_bzero(signing_key.secret, strlen(signing_key.secret));
+		free(signing_key.secret);
+	}
+	explicit_bzero(&signing_key, sizeof(signing_key));
+}
+
+/* Keeps key for its scope, if the scope fits the cache (else nothing). */
+static void
+signing_key_keep(const char *secret, const char *date, const char *region,
+				 const char *service, const unsigned char *key)
+{
+	signing_key_forget();
+	memcpy(signing_key.key, key, SHA256_DIGEST_LENGTH);
+	if (strlen(date) >= sizeof(signing_key.date) ||
+		strlen(region) >= sizeof(signing_key.region) ||
+		strlen(service) >= sizeof(signing_key.service))
+		return;
+	signing_key.secret = strdup(secret);
+	if (signing_key.secret == NULL)
+		return;
+	strcpy(signing_key.date, date);
+	strcpy(signing_key.region, region);
+	strcpy(signing_key.service, service);
+	signing_key.valid = true;
 }
 
 static bool
@@ -310,20 +372,27 @@ ft_sigv4_authorization(const char *method,
 
 	/*
 	 * The signing key is derived from the secret through the scope, one
-	 * HMAC per element; every step is wiped once used, since each would
-	 * sign for the rest of its day, region or service.
+	 * HMAC per element, and kept for the next request of the same scope
+	 * and secret: a day's requests then cost one HMAC each, not five.
+	 * Every step is wiped once used, since each would sign for the rest of
+	 * its day, region or service.
 	 */
-	secret_key_len = strlen(secret_access_key) + 4;
-	secret_key = palloc(secret_key_len + 1);
-	snprintf(secret_key, secret_key_len + 1, "AWS4%s", secret_access_key);
-	hmac_sha256((unsigned char *) secret_key, secret_key_len,
-				date, strlen(date), k1);
-	explicit_bzero(secret_key, secret_key_len);
-	pfree(secret_key);
-	hmac_sha256(k1, sizeof(k1), region, strlen(region), k2);
-	hmac_sha256(k2, sizeof(k2), service, strlen(service), k1);
-	hmac_sha256(k1, sizeof(k1), "aws4_request", 12, k2);
-	hmac_sha256(k2, sizeof(k2), sts.data, sts.len, k1);
+	if (!signing_key_matches(secret_access_key, date, region, service))
+	{
+		secret_key_len = strlen(secret_access_key) + 4;
+		secret_key = palloc(secret_key_len + 1);
+		snprintf(secret_key, secret_key_len + 1, "AWS4%s", secret_access_key);
+		hmac_sha256((unsigned char *) secret_key, secret_key_len,
+					date, strlen(date), k1);
+		explicit_bzero(secret_key, secret_key_len);
+		pfree(secret_key);
+		hmac_sha256(k1, sizeof(k1), region, strlen(region), k2);
+		hmac_sha256(k2, sizeof(k2), service, strlen(service), k1);
+		hmac_sha256(k1, sizeof(k1), "aws4_request", 12, k2);
+		signing_key_keep(secret_access_key, date, region, service, k2);
+	}
+	hmac_sha256(signing_key.key, sizeof(signing_key.key), sts.data, sts.len,
+				k1);
 	hex_encode_lower(k1, sizeof(k1), signature);
 	explicit_bzero(k1, sizeof(k1));
 	explicit_bzero(k2, sizeof(k2));

@@ -29,6 +29,9 @@ typedef struct FtSigV4Header
 /* Lower-case hex SHA-256 of len bytes into out (65 bytes with the NUL). */
 extern void ft_sigv4_sha256_hex(const char *data, size_t len, char *out);
 
+/* Lower-case hex of len bytes into out (2 * len + 1 bytes). */
+extern void ft_sigv4_hex(const uint8 *bytes, size_t len, char *out);
+
 /*
  * Percent-encodes every byte but A-Z a-z 0-9 - . _ ~ (and '/' when
  * keep_slash), as the canonical form wants.  The result is palloc'd.

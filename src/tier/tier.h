@@ -105,6 +105,9 @@ extern bool ft_object_stored_plain(const char *header, int64 bytes);
 extern bool ft_cache_get(const char *hex, const uint8 *sha256,
 						 StringInfo out);
 extern void ft_cache_put(const char *hex, const char *data, size_t len);
+extern void ft_cache_put_later(const char *hex, const char *data, size_t len);
+extern void ft_cache_write_pending(void *arg);
+extern bool ft_cache_has_pending(void);
 
 /* fetch.c: the bytes of a blob, wherever they are */
 extern FtObjectStore *ft_tier_open(bool mirror);

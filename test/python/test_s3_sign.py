@@ -173,6 +173,30 @@ def main():
         check(sign(cur, "GET", "http://h/bucket/k", {}, EMPTY, stamp) != other,
               "the secret changes the signature")
 
+        # The signing key is kept from one request to the next of the same
+        # day, region, service and secret: a sequence in which each of them
+        # changes, and changes back, must agree with botocore every time.
+        url = "http://127.0.0.1:4569/bucket/tier/ab/cdef0123"
+        sequence = [
+            ("20261204T101112Z", "eu-west-3", secret),
+            ("20261204T235959Z", "eu-west-3", secret),
+            ("20261205T000000Z", "eu-west-3", secret),
+            ("20261204T101112Z", "eu-west-3", secret),
+            ("20261204T101112Z", "us-east-1", secret),
+            ("20261204T101112Z", "eu-west-3", secret + "2"),
+            ("20261204T101112Z", "eu-west-3", secret),
+            ("20261204T101112Z", "eu-west-3", secret),
+        ]
+        for stamp, seq_region, seq_secret in sequence:
+            set_credentials(cur, key, seq_secret, seq_region)
+            got = sign(cur, "PUT", url, {"x-amz-content-sha256": body_hash},
+                       body_hash, stamp)
+            want = botocore_sign("PUT", url, {}, body_hash, stamp, key,
+                                 seq_secret, seq_region, "127.0.0.1:4569")
+            check(got == want, f"botocore agrees after a change of scope or secret"
+                  f" ({stamp} {seq_region}):\n  ours {got}\n  boto {want}")
+        set_credentials(cur, key, secret, region)
+
         # Only a superuser may sign.
         cur.execute("DROP ROLE IF EXISTS ftstore_sign_tester")
         cur.execute("CREATE ROLE ftstore_sign_tester LOGIN")
