@@ -357,11 +357,23 @@ CREATE POLICY dataset_grants_select ON ftstore.dataset_grants FOR SELECT
 -- loses a mark that points at a hidden one (the next dedup_exact ranks it
 -- with the visible ones).  SECURITY DEFINER because no role writes the
 -- marks itself, and because the whole group must be seen.
+--
+-- The dataset's row is locked as dedup_exact locks it, so the two take
+-- turns: a ranking that read the sample before this change was committed
+-- would otherwise write marks this trigger never saw, leaving a visible
+-- sample marked the duplicate of one just hidden.  Under READ COMMITTED
+-- the one that waited reads the other's work in its next statement.
+-- XXX: under REPEATABLE READ the waiter keeps its older snapshot, so the
+-- race stays open there; closing it would take a write both sides
+-- conflict on (the dataset's row updated rather than locked).
 CREATE FUNCTION ftstore.samples_restriction_changed() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+	PERFORM 1 FROM ftstore.datasets d WHERE d.id = NEW.dataset_id
+	FOR NO KEY UPDATE;
+
 	UPDATE ftstore.duplicates m
 	SET restricted = NEW.restricted
 	WHERE m.dataset_id = NEW.dataset_id AND m.sample_id = NEW.id;
@@ -403,6 +415,9 @@ CREATE TRIGGER samples_restriction_duplicates AFTER UPDATE OF restricted ON ftst
 
 -- A deleted sample's mark goes with it.  Marks pointing at a deleted kept
 -- sample stay until dedup_exact ranks the group again (docs/dedup.md).
+-- The datasets' rows are locked first, in id order, for the reason given
+-- above: a dedup_exact that ranked the deleted samples would otherwise
+-- mark them after this trigger ran, marks whose samples are gone.
 CREATE FUNCTION ftstore.samples_forget_marks() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -411,6 +426,10 @@ BEGIN
 	IF TG_OP = 'TRUNCATE' THEN
 		TRUNCATE ftstore.duplicates;
 	ELSE
+		PERFORM 1 FROM ftstore.datasets d
+		WHERE d.id IN (SELECT o.dataset_id FROM old_rows o)
+		ORDER BY d.id
+		FOR NO KEY UPDATE;
 		DELETE FROM ftstore.duplicates m
 		USING old_rows o
 		WHERE m.dataset_id = o.dataset_id AND m.sample_id = o.id;
