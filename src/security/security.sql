@@ -84,6 +84,13 @@ SELECT pg_catalog.pg_extension_config_dump(pg_catalog.pg_get_serial_sequence('ft
 -- where current_user is the function's owner.  The "role" setting can only
 -- name a role the session user is a member of (SET ROLE checks it), so it
 -- is as trustworthy as current_user; it is 'none' until SET ROLE is used.
+-- XXX: it names the session's role, not the role whose code made the call:
+-- when another role's SECURITY DEFINER function calls dedup_exact, grant()
+-- or the other functions that check current_actor(), they act with the
+-- rights of whoever called that function (a superuser, say), not with its
+-- owner's.  SQL cannot see the role a SECURITY DEFINER call came from; a C
+-- entry point that checks as current_user and only then switches to the
+-- owner (SetUserIdAndSecContext) would close it.
 CREATE FUNCTION ftstore.current_actor() RETURNS name
 LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
