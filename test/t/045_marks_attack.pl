@@ -272,6 +272,26 @@ for my $call ("SELECT * FROM ftstore.report('%s')", "SELECT * FROM ftstore.expor
 is(sql_as('tap_reader', "SELECT count(*) FROM ftstore.samples_bi WHERE dataset IN ('hid', 'rds')"),
 	'ok 0', 'the reader sees no sample of hid or rds');
 
+# Nor through the planner: 300 copies of one text in hid, marked and
+# analyzed, give the reader the same estimate for duplicate_of = the hidden
+# kept sample as for an id that does not exist (the leakproof = on bigint
+# would otherwise be handed the column's most common values).
+su(sprintf(q{SELECT count(*) FROM ftstore.import_data('hid', 'big.jsonl', %s)},
+	su("SELECT quote_literal(\$x\$" . jsonl(([ 'Z', 0 ]) x 300) . "\$x\$)")));
+is(su("SELECT ftstore.dedup_exact('hid')"), '300', 'hid: 300 marks');
+su('ANALYZE ftstore.duplicates');
+is(su(q{SELECT string_agg(attname, ' ' ORDER BY attname) FROM pg_stats
+		WHERE schemaname = 'ftstore' AND tablename = 'duplicates'}),
+	'dataset_id restricted sample_id', 'ANALYZE keeps no statistics of duplicate_of');
+my $hid_kept = su(q{SELECT min(id) FROM ftstore.samples
+					WHERE dataset_id = ftstore.dataset_id('hid') AND source = 'big.jsonl'});
+my $estimate = sub {
+	my $plan = sql_as('tap_reader', "EXPLAIN (FORMAT JSON) SELECT * FROM ftstore.duplicates WHERE duplicate_of = $_[0]");
+	return $plan =~ /"Plan Rows": (\d+)/ ? $1 : $plan;
+};
+is($estimate->($hid_kept), $estimate->(-1),
+	"the reader's estimate for a hidden kept sample is that of a missing one");
+
 # ---------------------------------------------------------------------------
 # actor_holds (dedup_exact's check, made as the owner) against the
 # policies' answer, given by can_access() and granted_datasets() called
@@ -323,6 +343,8 @@ my ($ret, $out, $err) = $node->psql('postgres', 'SELECT ftstore.current_actor()'
 like($err, qr/permission denied to set role "tap_cleared"/, 'not even at connection');
 is(sql_as('postgres', "SET ROLE tap_nogrant; SELECT ftstore.dedup_exact('pub')"),
 	'42704', 'a superuser after SET ROLE to a role without grants: pub does not exist');
+is(sql_as('postgres', "SET SESSION AUTHORIZATION tap_nogrant; SELECT ftstore.dedup_exact('pub')"),
+	'42704', 'nor after SET SESSION AUTHORIZATION to it');
 is(sql_as('postgres', "SET ROLE tap_curator; SELECT ftstore.dedup_exact('pub')"),
 	"ok $n_visible", "after SET ROLE to the curator: the curator's count, not the superuser's");
 is(sql_as('postgres', "SET ROLE tap_admin; SELECT ftstore.grant('hid', 'tap_admin', 'admin')"),
