@@ -63,8 +63,10 @@ BEGIN
 	END IF;
 
 	-- One marking of a dataset at a time, or two would insert the same
-	-- marks.  NO KEY UPDATE lets imports (which take KEY SHARE through
-	-- their foreign key) go on meanwhile.
+	-- marks; the triggers that mend marks when samples are deleted or
+	-- change restriction take the same lock (security.sql).  NO KEY
+	-- UPDATE lets imports (which take KEY SHARE through their foreign
+	-- key) go on meanwhile.
 	PERFORM 1 FROM ftstore.datasets d WHERE d.id = ds FOR NO KEY UPDATE;
 
 	-- Every group is ranked afresh, so that a group whose kept sample was

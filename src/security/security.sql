@@ -84,6 +84,13 @@ SELECT pg_catalog.pg_extension_config_dump(pg_catalog.pg_get_serial_sequence('ft
 -- where current_user is the function's owner.  The "role" setting can only
 -- name a role the session user is a member of (SET ROLE checks it), so it
 -- is as trustworthy as current_user; it is 'none' until SET ROLE is used.
+-- XXX: it names the session's role, not the role whose code made the call:
+-- when another role's SECURITY DEFINER function calls dedup_exact, grant()
+-- or the other functions that check current_actor(), they act with the
+-- rights of whoever called that function (a superuser, say), not with its
+-- owner's.  SQL cannot see the role a SECURITY DEFINER call came from; a C
+-- entry point that checks as current_user and only then switches to the
+-- owner (SetUserIdAndSecContext) would close it.
 CREATE FUNCTION ftstore.current_actor() RETURNS name
 LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
@@ -279,6 +286,12 @@ ALTER TABLE ftstore.imports
 ALTER TABLE ftstore.datasets
 	ALTER COLUMN name SET STATISTICS 0,
 	ALTER COLUMN description SET STATISTICS 0;
+-- A key, but one whose common values are the kept samples of the largest
+-- groups: the estimate of duplicate_of = id would tell a reader that a
+-- hidden sample has, say, 300 duplicates.  Nothing looks marks up by it
+-- but within a dataset, through the primary key.
+ALTER TABLE ftstore.duplicates
+	ALTER COLUMN duplicate_of SET STATISTICS 0;
 
 -- A restricted sample needs clearance even in a dataset that is not
 -- restricted.  The WITH CHECK of UPDATE means that only a cleared role can
@@ -357,11 +370,23 @@ CREATE POLICY dataset_grants_select ON ftstore.dataset_grants FOR SELECT
 -- loses a mark that points at a hidden one (the next dedup_exact ranks it
 -- with the visible ones).  SECURITY DEFINER because no role writes the
 -- marks itself, and because the whole group must be seen.
+--
+-- The dataset's row is locked as dedup_exact locks it, so the two take
+-- turns: a ranking that read the sample before this change was committed
+-- would otherwise write marks this trigger never saw, leaving a visible
+-- sample marked the duplicate of one just hidden.  Under READ COMMITTED
+-- the one that waited reads the other's work in its next statement.
+-- XXX: under REPEATABLE READ the waiter keeps its older snapshot, so the
+-- race stays open there; closing it would take a write both sides
+-- conflict on (the dataset's row updated rather than locked).
 CREATE FUNCTION ftstore.samples_restriction_changed() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+	PERFORM 1 FROM ftstore.datasets d WHERE d.id = NEW.dataset_id
+	FOR NO KEY UPDATE;
+
 	UPDATE ftstore.duplicates m
 	SET restricted = NEW.restricted
 	WHERE m.dataset_id = NEW.dataset_id AND m.sample_id = NEW.id;
@@ -403,6 +428,9 @@ CREATE TRIGGER samples_restriction_duplicates AFTER UPDATE OF restricted ON ftst
 
 -- A deleted sample's mark goes with it.  Marks pointing at a deleted kept
 -- sample stay until dedup_exact ranks the group again (docs/dedup.md).
+-- The datasets' rows are locked first, in id order, for the reason given
+-- above: a dedup_exact that ranked the deleted samples would otherwise
+-- mark them after this trigger ran, marks whose samples are gone.
 CREATE FUNCTION ftstore.samples_forget_marks() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -411,6 +439,10 @@ BEGIN
 	IF TG_OP = 'TRUNCATE' THEN
 		TRUNCATE ftstore.duplicates;
 	ELSE
+		PERFORM 1 FROM ftstore.datasets d
+		WHERE d.id IN (SELECT o.dataset_id FROM old_rows o)
+		ORDER BY d.id
+		FOR NO KEY UPDATE;
 		DELETE FROM ftstore.duplicates m
 		USING old_rows o
 		WHERE m.dataset_id = o.dataset_id AND m.sample_id = o.id;
