@@ -11,6 +11,7 @@ MODULE_big = ftstore
 OBJS = \
 	src/ftstore.o \
 	src/util/subxact.o \
+	src/security/caller.o \
 	src/sample/names.o \
 	src/sample/jsontext.o \
 	src/sample/parse.o \

@@ -392,7 +392,15 @@ INSERT INTO regress_sec.calls VALUES
 -- The duplicate marks: a trigger, and the check dedup_exact makes as the
 -- caller.
 (59, 'ftstore.samples_forget_marks()', $$SELECT ftstore.samples_forget_marks()$$),
-(60, 'ftstore.actor_holds(name,integer,text)', $$SELECT ftstore.actor_holds('postgres', 1, 'write')$$);
+(60, 'ftstore.actor_holds(name,integer,text)', $$SELECT ftstore.actor_holds('postgres', 1, 'write')$$),
+-- The bodies behind the entry points that name their caller (caller.c):
+-- no role may call them and name another actor.
+(61, 'ftstore.dedup_exact_as(text,name)', $$SELECT ftstore.dedup_exact_as('sec_a', 'postgres')$$),
+(62, 'ftstore.grant_as(text,name,text,name)', $$SELECT ftstore.grant_as('sec_b', 'regress_sec_nogrant', 'read', 'postgres')$$),
+(63, 'ftstore.revoke_as(text,name,text,name)', $$SELECT ftstore.revoke_as('sec_a', 'regress_sec_reader', 'read', 'postgres')$$),
+(64, 'ftstore.grants_as(text,name)', $$SELECT * FROM ftstore.grants_as('sec_b', 'postgres')$$),
+(65, 'ftstore.create_dataset_as(text,text,boolean,name)', $$SELECT ftstore.create_dataset_as('sec_forged', NULL, false, 'postgres')$$),
+(66, 'ftstore.log_export_as(text,text,bigint,name)', $$SELECT ftstore.log_export_as('sec_b', 'openai', 1, 'postgres')$$);
 
 -- Every function of the extension that is not immutable (so may read or
 -- write stored data), and every SECURITY DEFINER one, has a call above.
@@ -467,7 +475,7 @@ SELECT g, '42501', '42501', '42501', '42501', '42501', '42501'
 FROM generate_series(45, 57) g;
 INSERT INTO regress_sec.call_expect
 SELECT g, '42501', '42501', '42501', '42501', '42501', '42501'
-FROM generate_series(59, 60) g;
+FROM generate_series(59, 66) g;
 
 CREATE TABLE regress_sec.call_got (who text, ord int, outcome text);
 GRANT INSERT ON regress_sec.call_got TO PUBLIC;

@@ -28,25 +28,24 @@ COMMENT ON TABLE ftstore.duplicates IS
 SELECT pg_catalog.pg_extension_config_dump('ftstore.duplicates', '');
 
 -- SECURITY DEFINER so that no role writes marks of its own: every mark is
--- the result of a ranking, which the views and export rely on.  The
--- caller's right to write the dataset is checked as the caller
--- (current_actor), and every sample is ranked, hidden ones too, each
--- class apart: restricted samples form groups of their own, as a visible
--- sample marked the duplicate of a hidden one would tell uncleared readers
--- that the hidden one exists.  The count returned covers what the caller
--- may see.
+-- the result of a ranking, which the views and export rely on.  The right
+-- to write the dataset is checked for the caller, whom the C entry point
+-- below names (caller.c), and every sample is ranked, hidden ones too,
+-- each class apart: restricted samples form groups of their own, as a
+-- visible sample marked the duplicate of a hidden one would tell uncleared
+-- readers that the hidden one exists.  The count returned covers what the
+-- caller may see.
 --
 -- No nested loops: the marks table is often far from what its statistics
 -- say (emptied, or filled by the previous run, since the last ANALYZE),
 -- and a nested loop that rescans it, or the ranking, for every mark is
 -- quadratic: 302,240 samples took minutes where hash joins take a second.
-CREATE FUNCTION ftstore.dedup_exact(dataset text) RETURNS bigint
+CREATE FUNCTION ftstore.dedup_exact_as(dataset text, actor name) RETURNS bigint
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 SET enable_nestloop = off
 AS $$
 DECLARE
-	actor name := ftstore.current_actor();
 	ds integer;
 	marked bigint;
 BEGIN
@@ -122,11 +121,18 @@ BEGIN
 	  AND (NOT m.restricted OR ftstore.actor_holds(actor, ds, 'clearance'));
 
 	INSERT INTO ftstore.audit_log (actor, action, dataset_id, dataset, detail)
-	VALUES (actor, 'dedup_exact', ds, dedup_exact.dataset,
+	VALUES (actor, 'dedup_exact', ds, dedup_exact_as.dataset,
 			jsonb_build_object('marked', marked));
 	RETURN marked;
 END;
 $$;
+REVOKE EXECUTE ON FUNCTION ftstore.dedup_exact_as(text, name) FROM PUBLIC;
+
+-- The entry point: runs as the caller and names it to the body (caller.c).
+CREATE FUNCTION ftstore.dedup_exact(dataset text) RETURNS bigint
+LANGUAGE C
+AS 'MODULE_PATHNAME', 'ft_call_as_caller';
+
 REVOKE EXECUTE ON FUNCTION ftstore.dedup_exact(text) FROM PUBLIC;
 
 COMMENT ON FUNCTION ftstore.dedup_exact(text) IS

@@ -84,13 +84,15 @@ SELECT pg_catalog.pg_extension_config_dump(pg_catalog.pg_get_serial_sequence('ft
 -- where current_user is the function's owner.  The "role" setting can only
 -- name a role the session user is a member of (SET ROLE checks it), so it
 -- is as trustworthy as current_user; it is 'none' until SET ROLE is used.
--- XXX: it names the session's role, not the role whose code made the call:
--- when another role's SECURITY DEFINER function calls dedup_exact, grant()
--- or the other functions that check current_actor(), they act with the
--- rights of whoever called that function (a superuser, say), not with its
--- owner's.  SQL cannot see the role a SECURITY DEFINER call came from; a C
--- entry point that checks as current_user and only then switches to the
--- owner (SetUserIdAndSecContext) would close it.
+-- It names the session's role, not the role whose code made the call, so
+-- it serves the audit trail only: when another role's SECURITY DEFINER
+-- function is in between, the functions that decide by the caller's
+-- grants (dedup_exact, grant, revoke, grants, create_dataset, log_export)
+-- must not trust it.  They are C entry points that run as their caller and
+-- hand current_user to their SECURITY DEFINER bodies (caller.c).
+-- XXX: the audit triggers still record this role, so an action done through
+-- another role's SECURITY DEFINER function is logged under the session's
+-- role (login keeps the session user either way).
 CREATE FUNCTION ftstore.current_actor() RETURNS name
 LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
@@ -679,20 +681,19 @@ CREATE TRIGGER dataset_grants_audit AFTER INSERT OR UPDATE OR DELETE
 -- export() reads with the caller's rights and cannot log (it is STABLE);
 -- export_audited() is the same export, logged.  The log entry is the
 -- caller's own claim, so the function that writes it takes no actor.
-CREATE FUNCTION ftstore.log_export(dataset text, format text, lines bigint)
+CREATE FUNCTION ftstore.log_export_as(dataset text, format text, lines bigint, actor name)
 RETURNS void
 LANGUAGE plpgsql STRICT SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-	actor	name := ftstore.current_actor();
 	ds		ftstore.datasets;
 BEGIN
 	-- The log is evidence: nobody may write an export of a dataset they
 	-- cannot read, nor a count that no export could have.  Running as the
 	-- owner, the checks name the actor explicitly.
 	SELECT * INTO ds FROM ftstore.datasets d
-	WHERE d.name OPERATOR(pg_catalog.=) log_export.dataset;
+	WHERE d.name OPERATOR(pg_catalog.=) log_export_as.dataset;
 	IF ds.id IS NULL
 		OR NOT (EXISTS (SELECT 1 FROM pg_catalog.pg_roles r
 						WHERE r.rolname OPERATOR(pg_catalog.=) actor AND r.rolsuper)
@@ -706,19 +707,26 @@ BEGIN
 									  AND g.privilege OPERATOR(pg_catalog.=) 'clearance'
 									  AND pg_catalog.pg_has_role(actor, g.role, 'USAGE')))))
 	THEN
-		RAISE EXCEPTION 'permission denied to read dataset "%"', log_export.dataset
+		RAISE EXCEPTION 'permission denied to read dataset "%"', log_export_as.dataset
 			USING ERRCODE = 'insufficient_privilege';
 	END IF;
-	IF log_export.lines OPERATOR(pg_catalog.<) 0 THEN
-		RAISE EXCEPTION 'an export cannot have written % lines', log_export.lines
+	IF log_export_as.lines OPERATOR(pg_catalog.<) 0 THEN
+		RAISE EXCEPTION 'an export cannot have written % lines', log_export_as.lines
 			USING ERRCODE = 'invalid_parameter_value';
 	END IF;
 	INSERT INTO ftstore.audit_log (actor, action, dataset_id, dataset, detail)
 	VALUES (actor, 'export', ds.id, ds.name,
-			pg_catalog.jsonb_build_object('format', log_export.format,
-										  'lines', log_export.lines));
+			pg_catalog.jsonb_build_object('format', log_export_as.format,
+										  'lines', log_export_as.lines));
 END;
 $$;
+REVOKE EXECUTE ON FUNCTION ftstore.log_export_as(text, text, bigint, name) FROM PUBLIC;
+
+CREATE FUNCTION ftstore.log_export(dataset text, format text, lines bigint)
+RETURNS void
+LANGUAGE C STRICT
+AS 'MODULE_PATHNAME', 'ft_call_as_caller';
+
 REVOKE EXECUTE ON FUNCTION ftstore.log_export(text, text, bigint) FROM PUBLIC;
 
 CREATE FUNCTION ftstore.export_audited(dataset text, format text DEFAULT 'openai',
@@ -744,16 +752,15 @@ COMMENT ON FUNCTION ftstore.export_audited(text, text, boolean) IS
 -- Granting and revoking.
 -- ---------------------------------------------------------------------------
 
--- The caller is named by current_actor(): inside this function current_user
--- is its owner.  A dataset that does not exist and one the caller does not
+-- The caller is named by the entry point (caller.c), as the body runs as
+-- its owner.  A dataset that does not exist and one the caller does not
 -- administer give the same error, so that the error reveals no name.
-CREATE FUNCTION ftstore.grant(dataset text, role name, privilege text)
+CREATE FUNCTION ftstore.grant_as(dataset text, role name, privilege text, actor name)
 RETURNS boolean
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-	actor	name := ftstore.current_actor();
 	ds		integer;
 	grantee oid;
 	added	integer;
@@ -781,14 +788,20 @@ BEGIN
 	RETURN added > 0;
 END;
 $$;
+REVOKE EXECUTE ON FUNCTION ftstore.grant_as(text, name, text, name) FROM PUBLIC;
 
-CREATE FUNCTION ftstore.revoke(dataset text, role name, privilege text)
+CREATE FUNCTION ftstore.grant(dataset text, role name, privilege text)
+RETURNS boolean
+LANGUAGE C
+AS 'MODULE_PATHNAME', 'ft_call_as_caller';
+
+
+CREATE FUNCTION ftstore.revoke_as(dataset text, role name, privilege text, actor name)
 RETURNS boolean
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-	actor	name := ftstore.current_actor();
 	ds		integer;
 	removed integer;
 BEGIN
@@ -812,18 +825,24 @@ BEGIN
 	RETURN removed > 0;
 END;
 $$;
+REVOKE EXECUTE ON FUNCTION ftstore.revoke_as(text, name, text, name) FROM PUBLIC;
+
+CREATE FUNCTION ftstore.revoke(dataset text, role name, privilege text)
+RETURNS boolean
+LANGUAGE C
+AS 'MODULE_PATHNAME', 'ft_call_as_caller';
+
 
 -- A new dataset, administered by its creator (a superuser needs no grant).
 -- Names are unique across the installation, so an existing name is an
 -- error even when the caller cannot see that dataset.
-CREATE FUNCTION ftstore.create_dataset(name text, description text DEFAULT NULL,
-									   restricted boolean DEFAULT false)
+CREATE FUNCTION ftstore.create_dataset_as(name text, description text,
+										  restricted boolean, actor name)
 RETURNS integer
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-	actor	name := ftstore.current_actor();
 	ds		integer;
 BEGIN
 	INSERT INTO ftstore.datasets (name, description, restricted)
@@ -842,13 +861,21 @@ BEGIN
 	RETURN ds;
 END;
 $$;
+REVOKE EXECUTE ON FUNCTION ftstore.create_dataset_as(text, text, boolean, name) FROM PUBLIC;
+
+CREATE FUNCTION ftstore.create_dataset(name text, description text DEFAULT NULL,
+									   restricted boolean DEFAULT false)
+RETURNS integer
+LANGUAGE C
+AS 'MODULE_PATHNAME', 'ft_call_as_caller';
+
 REVOKE EXECUTE ON FUNCTION ftstore.create_dataset(text, text, boolean) FROM PUBLIC;
 
 COMMENT ON FUNCTION ftstore.create_dataset(text, text, boolean) IS
 	'create a dataset administered by its creator; returns its id';
 
 -- The grants of one dataset, for its administrators.
-CREATE FUNCTION ftstore.grants(dataset text)
+CREATE FUNCTION ftstore.grants_as(dataset text, actor name)
 RETURNS TABLE (role text, privilege text, granted_by name, granted_at timestamptz)
 LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -857,10 +884,10 @@ DECLARE
 	ds		integer;
 BEGIN
 	SELECT d.id INTO ds FROM ftstore.datasets d WHERE d.name = $1;
-	IF ds IS NULL OR NOT ftstore.administers(ftstore.current_actor(), ds) THEN
+	IF ds IS NULL OR NOT ftstore.administers(actor, ds) THEN
 		RAISE EXCEPTION 'permission denied to administer dataset "%"', dataset
 			USING ERRCODE = 'insufficient_privilege',
-				  DETAIL = 'Only roles holding the admin privilege on a dataset may list its grants.';
+				  DETAIL = 'Only roles holding the admin privilege on a dataset may list its grants_as.';
 	END IF;
 	RETURN QUERY
 		SELECT g.role::text, g.privilege, g.granted_by, g.granted_at
@@ -869,6 +896,13 @@ BEGIN
 		ORDER BY 1, 2;
 END;
 $$;
+REVOKE EXECUTE ON FUNCTION ftstore.grants_as(text, name) FROM PUBLIC;
+
+CREATE FUNCTION ftstore.grants(dataset text)
+RETURNS TABLE (role text, privilege text, granted_by name, granted_at timestamptz)
+LANGUAGE C STABLE
+AS 'MODULE_PATHNAME', 'ft_call_as_caller';
+
 
 -- DROP ROLE cannot see grants here; a later role could even get the OID.
 -- XXX: nothing runs this by itself, as no event trigger fires on DROP ROLE.

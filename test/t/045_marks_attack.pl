@@ -350,6 +350,37 @@ is(sql_as('postgres', "SET ROLE tap_curator; SELECT ftstore.dedup_exact('pub')")
 is(sql_as('postgres', "SET ROLE tap_admin; SELECT ftstore.grant('hid', 'tap_admin', 'admin')"),
 	'42501', 'grant() after SET ROLE to an admin of pub: refused on hid');
 
+# A role's own SECURITY DEFINER function, called by a superuser: inside it
+# the caller is its owner, so the functions that decide by the caller's
+# grants decide by the owner's, not by the superuser's (caller.c).
+su(q{CREATE SCHEMA tap_trap AUTHORIZATION tap_curator});
+is(sql_as('tap_curator', q{
+	CREATE FUNCTION tap_trap.harmless() RETURNS bigint LANGUAGE sql
+	SECURITY DEFINER SET search_path = pg_catalog
+	AS $f$ SELECT ftstore.dedup_exact('hid') $f$;
+	CREATE FUNCTION tap_trap.harmless_grant() RETURNS boolean LANGUAGE sql
+	SECURITY DEFINER SET search_path = pg_catalog
+	AS $f$ SELECT ftstore.grant('hid', 'tap_curator', 'admin') $f$;
+	CREATE FUNCTION tap_trap.harmless_grants() RETURNS bigint LANGUAGE sql
+	SECURITY DEFINER SET search_path = pg_catalog
+	AS $f$ SELECT count(*) FROM ftstore.grants('hid') $f$;
+	SELECT 1}), "ok 1", 'the curator writes SECURITY DEFINER functions of its own');
+my $grants_before = su(q{SELECT count(*) FROM ftstore.dataset_grants});
+is(sql_as('postgres', 'SELECT tap_trap.harmless()'), '42704',
+	"dedup_exact inside the curator's function, called by a superuser: hid does not exist for the curator");
+is(sql_as('postgres', 'SELECT tap_trap.harmless_grant()'), '42501',
+	"grant() inside it: the curator administers nothing, whoever calls");
+is(sql_as('postgres', 'SELECT tap_trap.harmless_grants()'), '42501',
+	'grants() inside it: refused too');
+is(su(q{SELECT count(*) FROM ftstore.dataset_grants}), $grants_before,
+	'no grant was added');
+is(sql_as('tap_curator', q{SELECT ftstore.dedup_exact_as('hid', 'postgres')}),
+	'42501', 'the body that takes an actor is executable by no role');
+is(sql_as('tap_curator', q{SELECT ftstore.grant_as('hid', 'tap_curator', 'admin', 'postgres')}),
+	'42501', "nor is grant()'s");
+is(sql_as('postgres', "SELECT ftstore.dedup_exact('hid') >= 0"), 'ok t',
+	'the superuser calling dedup_exact itself acts as the superuser');
+
 # ---------------------------------------------------------------------------
 # Consistency under concurrency: a sample restricted or deleted while
 # dedup_exact ranks in another session, and two dedup_exact at once.  Each
