@@ -30,6 +30,7 @@
 #include "common/unicode_norm.h"
 #include "fmgr.h"
 #include "mb/pg_wchar.h"
+#include "port/pg_bitutils.h"
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
 #include "utils/jsonb.h"
@@ -86,9 +87,43 @@ nfc_without_check(const pg_wchar *s)
 	return true;
 }
 
+/* SWAR: eight bytes at a time, as one uint64 */
+#define BYTES_HIGH		UINT64CONST(0x8080808080808080)
+#define BYTES_EACH(b)	(UINT64CONST(0x0101010101010101) * (b))
+
+/*
+ * Of eight ASCII bytes (each below 0x80), those at most 0x20, among which
+ * every ASCII space lies, flagged by their high bit: a byte below 0x21
+ * borrows when 0x21 is taken from it, and a byte below 0x80 has its high
+ * bit clear.  A borrow can flag a byte above the first one truly flagged
+ * too, so the result is exact only in being zero or not and in its lowest
+ * flagged byte.
+ */
+static inline uint64
+control_or_space(uint64 w)
+{
+	return (w - BYTES_EACH(0x21)) & ~w & BYTES_HIGH;
+}
+
+/*
+ * Eight ASCII bytes with 'A' to 'Z' lowered: adding 0x3F sets the high bit
+ * of a byte from 'A' up, adding 0x25 that of a byte from '['; neither sum
+ * carries into the next byte, as every byte is below 0x80.
+ */
+static inline uint64
+fold_ascii(uint64 w)
+{
+	uint64		upper = (w + BYTES_EACH(0x3F)) & ~(w + BYTES_EACH(0x25)) &
+		BYTES_HIGH;
+
+	return w | (upper >> 2);
+}
+
 /*
  * Normalise UTF-8 text into buf.  ASCII text, the common case, never needs
- * NFC, so it takes a fast path that never converts to code points.
+ * NFC, so it takes a fast path that never converts to code points, and
+ * moves the bytes before each space or control character eight at a time
+ * where it can.
  */
 static void
 normalize_text(StringInfo buf, const char *p, int len, bool fold_case)
@@ -96,14 +131,23 @@ normalize_text(StringInfo buf, const char *p, int len, bool fold_case)
 	bool		ascii = true;
 	bool		pending_space = false;
 	bool		any = false;
+	int			i = 0;
 
-	for (int i = 0; i < len; i++)
+	for (; i + 8 <= len; i += 8)
 	{
-		if ((unsigned char) p[i] >= 0x80)
+		uint64		w;
+
+		memcpy(&w, p + i, 8);
+		if (w & BYTES_HIGH)
 		{
 			ascii = false;
 			break;
 		}
+	}
+	for (; ascii && i < len; i++)
+	{
+		if ((unsigned char) p[i] >= 0x80)
+			ascii = false;
 	}
 
 	if (ascii)
@@ -113,10 +157,49 @@ normalize_text(StringInfo buf, const char *p, int len, bool fold_case)
 		/* the result is never longer than the input */
 		enlargeStringInfo(buf, len);
 		out = buf->data + buf->len;
-		for (int i = 0; i < len; i++)
+		i = 0;
+		while (i < len)
 		{
-			char		c = p[i];
+			char		c;
 
+			if (i + 8 <= len)
+			{
+				uint64		w;
+				uint64		stops;
+				int			n = 8;
+
+				memcpy(&w, p + i, 8);
+				stops = control_or_space(w);
+#ifndef WORDS_BIGENDIAN
+				/* the first byte at most 0x20 is the lowest one flagged */
+				if (stops != 0)
+					n = pg_rightmost_one_pos64(stops) / 8;
+#else
+				if (stops != 0)
+					n = 0;
+#endif
+				if (n > 0)
+				{
+					if (pending_space)
+						*out++ = ' ';
+					pending_space = false;
+					any = true;
+					if (fold_case)
+						w = fold_ascii(w);
+
+					/*
+					 * All eight go out, though only n count: the output
+					 * is never longer than the input read, so the room
+					 * made for len bytes holds them.
+					 */
+					memcpy(out, &w, 8);
+					out += n;
+					i += n;
+					continue;
+				}
+			}
+
+			c = p[i++];
 			/* every ASCII space is a control character or the space */
 			if ((unsigned char) c <= 0x20 && is_space((unsigned char) c))
 			{
@@ -198,10 +281,15 @@ normalize_text(StringInfo buf, const char *p, int len, bool fold_case)
 				unsigned char *dst = (unsigned char *) buf->data + buf->len;
 
 				if (ch < 0x80)
+				{
 					*dst = (unsigned char) ch;
+					buf->len++;
+				}
 				else
+				{
 					unicode_to_utf8(ch, dst);
-				buf->len += pg_utf_mblen(dst);
+					buf->len += (ch < 0x800) ? 2 : (ch < 0x10000) ? 3 : 4;
+				}
 			}
 			else
 			{
