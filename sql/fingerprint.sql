@@ -235,7 +235,13 @@ FROM (VALUES (1, '  Hello   World  '),
 			 (12, U&'A\030a\0327'),
 			 -- characters that skip the NFC check, alone and with a mark
 			 (13, U&'\201Cca\00E9\201D \00C0 \4E2D \+01F600 \2019'),
-			 (14, U&'\201Ccafe\0301\201D \4E2D\6587 \+01F600')) AS v(n, t)
+			 (14, U&'\201Ccafe\0301\201D \4E2D\6587 \+01F600'),
+			 -- CJK punctuation, kana, fullwidth forms and the ideographic
+			 -- space, which skip the NFC check too; then with a mark that
+			 -- does not, and the kana voicing mark that composes
+			 (15, U&'\3000\300C\4E2D\6587\300D\3002 \30AB\30BF\30AB\30CA\FF0C\FF01\3000 A\3000\3000B '),
+			 (16, U&'\300C\4E2D\300D\3001cafe\0301\FF01'),
+			 (17, U&'\304B\3099\30AB\3099 \3000x')) AS v(n, t)
 ORDER BY n;
 SELECT normalize_text(NULL) IS NULL AS strict;
 
