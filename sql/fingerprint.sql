@@ -252,11 +252,16 @@ SELECT normalize_text(NULL) IS NULL AS strict;
 -- one space, trimmed; lower() of ASCII letters, under the C collation).
 SELECT count(*) AS texts,
 	   count(*) FILTER (WHERE normalize_text(t) <> ref) AS differ,
-	   count(*) FILTER (WHERE normalize_text(t, true) <> lower(ref COLLATE "C")) AS differ_folded
-FROM (SELECT t, regexp_replace(regexp_replace(t, E'[\\t\\n\\v\\f\\r\\x1c-\\x1f ]+', ' ', 'g'),
-							   '^ | $', '', 'g') AS ref
+	   count(*) FILTER (WHERE normalize_text(t, true) <>
+						lower(ref COLLATE "C")) AS differ_folded
+FROM (SELECT t,
+			 regexp_replace(regexp_replace(t, E'[\\t\\n\\v\\f\\r\\x1c-\\x1f ]+',
+										   ' ', 'g'),
+							'^ | $', '', 'g') AS ref
 	  FROM (SELECT substr(pattern, off, n) AS t
-			FROM (VALUES ('Hello, World! AZaz@[`{ x' || E'\t\t' || 'y' || E'\x01' || 'z' || E'\x1f' || 'EIGHT_BY' || E'\n \r' || 'TES_Q' || E'\x7f' || '  end  ')) AS v(pattern),
+			FROM (VALUES ('Hello, World! AZaz@[`{ x' || E'\t\ty\x01z\x1f' ||
+						  'EIGHT_BY' || E'\n \r' || 'TES_Q' || E'\x7f' ||
+						  '  end  ')) AS v(pattern),
 				 generate_series(1, 9) AS off,
 				 generate_series(0, 40) AS n) s) r;
 

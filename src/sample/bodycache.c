@@ -46,7 +46,7 @@
 
 typedef struct BodyEntry
 {
-	char	   *stored;			/* the stored value's data, header excluded */
+	char	   *stored;			/* the stored value's data, no header */
 	Size		stored_len;
 	char	   *body;			/* the body it was compressed from */
 	Size		body_len;
@@ -62,8 +62,11 @@ static int	last_hit = -1;
 static void
 evict_oldest(void)
 {
-	int			oldest = (newest - nentries + 1 + CACHE_ENTRIES) % CACHE_ENTRIES;
-	BodyEntry  *e = &ring[oldest];
+	int			oldest;
+	BodyEntry  *e;
+
+	oldest = (newest - nentries + 1 + CACHE_ENTRIES) % CACHE_ENTRIES;
+	e = &ring[oldest];
 
 	cache_bytes -= e->stored_len + e->body_len;
 	pfree(e->stored);
