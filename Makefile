@@ -16,6 +16,7 @@ OBJS = \
 	src/sample/jsontext.o \
 	src/sample/parse.o \
 	src/sample/layout.o \
+	src/sample/bodycache.o \
 	src/sample/output.o \
 	src/sample/ftsample.o \
 	src/sample/accessors.o \

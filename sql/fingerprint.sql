@@ -235,8 +235,34 @@ FROM (VALUES (1, '  Hello   World  '),
 			 (12, U&'A\030a\0327'),
 			 -- characters that skip the NFC check, alone and with a mark
 			 (13, U&'\201Cca\00E9\201D \00C0 \4E2D \+01F600 \2019'),
-			 (14, U&'\201Ccafe\0301\201D \4E2D\6587 \+01F600')) AS v(n, t)
+			 (14, U&'\201Ccafe\0301\201D \4E2D\6587 \+01F600'),
+			 -- CJK punctuation, kana, fullwidth forms and the ideographic
+			 -- space, which skip the NFC check too; then with a mark that
+			 -- does not, and the kana voicing mark that composes
+			 (15, U&'\3000\300C\4E2D\6587\300D\3002 \30AB\30BF\30AB\30CA\FF0C\FF01\3000 A\3000\3000B '),
+			 (16, U&'\300C\4E2D\300D\3001cafe\0301\FF01'),
+			 (17, U&'\304B\3099\30AB\3099 \3000x')) AS v(n, t)
 ORDER BY n;
 SELECT normalize_text(NULL) IS NULL AS strict;
+
+-- ASCII text goes eight bytes at a time where it holds no space or
+-- control character: texts of every length from 0 to 40 and every
+-- alignment of their spaces, control characters and capitals agree with
+-- the rule written with regular expressions (runs of ASCII white space to
+-- one space, trimmed; lower() of ASCII letters, under the C collation).
+SELECT count(*) AS texts,
+	   count(*) FILTER (WHERE normalize_text(t) <> ref) AS differ,
+	   count(*) FILTER (WHERE normalize_text(t, true) <>
+						lower(ref COLLATE "C")) AS differ_folded
+FROM (SELECT t,
+			 regexp_replace(regexp_replace(t, E'[\\t\\n\\v\\f\\r\\x1c-\\x1f ]+',
+										   ' ', 'g'),
+							'^ | $', '', 'g') AS ref
+	  FROM (SELECT substr(pattern, off, n) AS t
+			FROM (VALUES ('Hello, World! AZaz@[`{ x' || E'\t\ty\x01z\x1f' ||
+						  'EIGHT_BY' || E'\n \r' || 'TES_Q' || E'\x7f' ||
+						  '  end  ')) AS v(pattern),
+				 generate_series(1, 9) AS off,
+				 generate_series(0, 40) AS n) s) r;
 
 DROP TABLE same, differ;

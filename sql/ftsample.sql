@@ -266,11 +266,16 @@ INSERT INTO twoway VALUES
 (9, $j${"text": "", "\u006bey": "escaped key", "k\"q": 1}$j$),
 -- many strings with escapes: each is decoded into a buffer of its own size
 (10, '{"text": "many", "k": [' ||
-	 (SELECT string_agg('"a\nb"', ', ') FROM generate_series(1, 50000)) || ']}');
+	 (SELECT string_agg('"a\nb"', ', ') FROM generate_series(1, 50000)) || ']}'),
+-- quotes after runs of backslashes: a quote closes its string only after
+-- an even run (the closing quote is found by counting them)
+(11, $j${"text": "ends in a backslash \\", "k": "\\\"q\\\\", "e": "\"\"\\"}$j$),
+(12, '{"text": "' || repeat(E'\\', 101) || '"' || repeat(E'\\', 100) || '", "k": "\\"}');
 SELECT n, t::ftsample = t::jsonb::ftsample AS same_sample,
 	   t::ftsample::text = t::jsonb::ftsample::text AS same_text
 FROM twoway ORDER BY n;
-SELECT t::ftsample AS decoded FROM twoway WHERE n IN (1, 2, 4);
+SELECT t::ftsample AS decoded FROM twoway WHERE n IN (1, 2, 4, 11);
+SELECT length(t::ftsample::jsonb ->> 'text') AS text_length FROM twoway WHERE n = 12;
 
 -- Text that jsonb_in refuses gets jsonb_in's own error, as before.
 SELECT n, pg_temp.try(format('SELECT %L::ftsample', t)) = pg_temp.try(format('SELECT %L::jsonb', t)) AS same_error,

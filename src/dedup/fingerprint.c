@@ -30,6 +30,7 @@
 #include "common/unicode_norm.h"
 #include "fmgr.h"
 #include "mb/pg_wchar.h"
+#include "port/pg_bitutils.h"
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
 #include "utils/jsonb.h"
@@ -59,36 +60,158 @@ is_invisible(pg_wchar c)
 }
 
 /*
- * Whether every code point of the NUL-terminated s is ASCII or lies in a
- * range where PostgreSQL's Unicode tables (common/unicode_normprops_table.h
- * and unicode_norm_table.h, as of PostgreSQL 15) give NFC_QC=Yes and
- * combining class 0: Latin-1 to the spacing modifiers, the dashes and
- * quotation marks, CJK unified ideographs, and emoji.  Text of such code
- * points alone is in NFC in any order, so unicode_is_normalized_quickcheck()
- * would answer yes: most non-ASCII text of the corpus (a curly quote, an
- * accented letter, Chinese) is known to be NFC without the per-character
- * table lookups.
+ * Whether c is ASCII or lies in a range where PostgreSQL's Unicode tables
+ * (common/unicode_normprops_table.h and unicode_norm_table.h, as of
+ * PostgreSQL 15) give NFC_QC=Yes and combining class 0: Latin-1 to the
+ * spacing modifiers, the dashes and quotation marks, CJK symbols and
+ * punctuation, kana, CJK unified ideographs, the fullwidth forms, and
+ * emoji.  Text of such code points alone is in NFC in any order, so
+ * unicode_is_normalized_quickcheck() would answer yes: most non-ASCII text
+ * of the corpus (a curly quote, an accented letter, Chinese with its
+ * punctuation) is known to be NFC without the per-character table lookups.
+ * The ranges were checked against those two tables code point by code
+ * point (combining marks 0x302A-0x302F and 0x3099-0x309A lie outside).
  */
+static inline bool
+nfc_without_check_char(pg_wchar c)
+{
+	return c < 0x300 ||
+		(c >= 0x2010 && c <= 0x2027) ||
+		(c >= 0x3000 && c <= 0x3029) ||
+		(c >= 0x3030 && c <= 0x303F) ||
+		(c >= 0x3041 && c <= 0x3096) ||
+		(c >= 0x30A0 && c <= 0x30FF) ||
+		(c >= 0x4E00 && c <= 0x9FFF) ||
+		(c >= 0xFF01 && c <= 0xFF60) ||
+		(c >= 0x1F300 && c <= 0x1FAFF);
+}
+
+/* The same for every code point of the NUL-terminated s. */
 static bool
 nfc_without_check(const pg_wchar *s)
 {
 	for (; *s; s++)
 	{
-		pg_wchar	c = *s;
+		if (!nfc_without_check_char(*s))
+			return false;
+	}
+	return true;
+}
 
-		if (c < 0x300 ||
-			(c >= 0x2010 && c <= 0x2027) ||
-			(c >= 0x4E00 && c <= 0x9FFF) ||
-			(c >= 0x1F300 && c <= 0x1FAFF))
+/* SWAR: eight bytes at a time, as one uint64 */
+#define BYTES_HIGH		UINT64CONST(0x8080808080808080)
+#define BYTES_EACH(b)	(UINT64CONST(0x0101010101010101) * (b))
+
+/*
+ * Of eight ASCII bytes (each below 0x80), those at most 0x20, among which
+ * every ASCII space lies, flagged by their high bit: a byte below 0x21
+ * borrows when 0x21 is taken from it, and a byte below 0x80 has its high
+ * bit clear.  A borrow can flag a byte above the first one truly flagged
+ * too, so the result is exact only in being zero or not and in its lowest
+ * flagged byte.
+ */
+static inline uint64
+control_or_space(uint64 w)
+{
+	return (w - BYTES_EACH(0x21)) & ~w & BYTES_HIGH;
+}
+
+/*
+ * Eight ASCII bytes with 'A' to 'Z' lowered: adding 0x3F sets the high bit
+ * of a byte from 'A' up, adding 0x25 that of a byte from '['; neither sum
+ * carries into the next byte, as every byte is below 0x80.
+ */
+static inline uint64
+fold_ascii(uint64 w)
+{
+	uint64		upper = (w + BYTES_EACH(0x3F)) & ~(w + BYTES_EACH(0x25)) &
+		BYTES_HIGH;
+
+	return w | (upper >> 2);
+}
+
+/*
+ * Normalise len bytes of UTF-8 text at p, in a UTF-8 database, straight
+ * from the UTF-8 when every code point passes nfc_without_check_char():
+ * then no code point changes under NFC, none is invisible, and the
+ * result is the input with its white space folded, so the bytes are
+ * copied as they are instead of going through code points and back.
+ * Returns false, with buf as it was, on meeting any other code point;
+ * the caller then takes the general path.
+ */
+static bool
+normalize_utf8_nfc(StringInfo buf, const char *p, int len, bool fold_case)
+{
+	const unsigned char *s = (const unsigned char *) p;
+	const unsigned char *end = s + len;
+	int			start = buf->len;
+	char	   *out;
+	bool		pending_space = false;
+	bool		any = false;
+
+	/* folded space is never longer than what it replaces */
+	enlargeStringInfo(buf, len);
+	out = buf->data + buf->len;
+	while (s < end)
+	{
+		unsigned char c = *s;
+		int			l;
+		pg_wchar	cp;
+
+		if (c < 0x80)
+		{
+			s++;
+			if (c <= 0x20 && is_space(c))
+			{
+				pending_space = any;
+				continue;
+			}
+			if (pending_space)
+				*out++ = ' ';
+			pending_space = false;
+			any = true;
+			if (fold_case && c >= 'A' && c <= 'Z')
+				c += 'a' - 'A';
+			*out++ = (char) c;
 			continue;
+		}
+		l = (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 :
+			(c & 0xF8) == 0xF0 ? 4 : 0;
+		if (l == 0 || l > end - s)
+			break;
+		cp = utf8_to_unicode(s);
+		if (!nfc_without_check_char(cp))
+			break;
+		if (is_space(cp))
+		{
+			pending_space = any;
+			s += l;
+			continue;
+		}
+		if (pending_space)
+			*out++ = ' ';
+		pending_space = false;
+		any = true;
+		memcpy(out, s, l);
+		out += l;
+		s += l;
+	}
+	if (s < end)
+	{
+		buf->len = start;
+		buf->data[start] = '\0';
 		return false;
 	}
+	*out = '\0';
+	buf->len = out - buf->data;
 	return true;
 }
 
 /*
  * Normalise UTF-8 text into buf.  ASCII text, the common case, never needs
- * NFC, so it takes a fast path that never converts to code points.
+ * NFC, so it takes a fast path that never converts to code points, and
+ * moves the bytes before each space or control character eight at a time
+ * where it can.
  */
 static void
 normalize_text(StringInfo buf, const char *p, int len, bool fold_case)
@@ -96,14 +219,23 @@ normalize_text(StringInfo buf, const char *p, int len, bool fold_case)
 	bool		ascii = true;
 	bool		pending_space = false;
 	bool		any = false;
+	int			i = 0;
 
-	for (int i = 0; i < len; i++)
+	for (; i + 8 <= len; i += 8)
 	{
-		if ((unsigned char) p[i] >= 0x80)
+		uint64		w;
+
+		memcpy(&w, p + i, 8);
+		if (w & BYTES_HIGH)
 		{
 			ascii = false;
 			break;
 		}
+	}
+	for (; ascii && i < len; i++)
+	{
+		if ((unsigned char) p[i] >= 0x80)
+			ascii = false;
 	}
 
 	if (ascii)
@@ -113,10 +245,49 @@ normalize_text(StringInfo buf, const char *p, int len, bool fold_case)
 		/* the result is never longer than the input */
 		enlargeStringInfo(buf, len);
 		out = buf->data + buf->len;
-		for (int i = 0; i < len; i++)
+		i = 0;
+		while (i < len)
 		{
-			char		c = p[i];
+			char		c;
 
+			if (i + 8 <= len)
+			{
+				uint64		w;
+				uint64		stops;
+				int			n = 8;
+
+				memcpy(&w, p + i, 8);
+				stops = control_or_space(w);
+#ifndef WORDS_BIGENDIAN
+				/* the first byte at most 0x20 is the lowest one flagged */
+				if (stops != 0)
+					n = pg_rightmost_one_pos64(stops) / 8;
+#else
+				if (stops != 0)
+					n = 0;
+#endif
+				if (n > 0)
+				{
+					if (pending_space)
+						*out++ = ' ';
+					pending_space = false;
+					any = true;
+					if (fold_case)
+						w = fold_ascii(w);
+
+					/*
+					 * All eight go out, though only n count: the output
+					 * is never longer than the input read, so the room
+					 * made for len bytes holds them.
+					 */
+					memcpy(out, &w, 8);
+					out += n;
+					i += n;
+					continue;
+				}
+			}
+
+			c = p[i++];
 			/* every ASCII space is a control character or the space */
 			if ((unsigned char) c <= 0x20 && is_space((unsigned char) c))
 			{
@@ -135,6 +306,9 @@ normalize_text(StringInfo buf, const char *p, int len, bool fold_case)
 		buf->len = out - buf->data;
 		return;
 	}
+	else if (GetDatabaseEncoding() == PG_UTF8 &&
+			 normalize_utf8_nfc(buf, p, len, fold_case))
+		return;
 	else
 	{
 		pg_wchar   *wide = palloc((len + 1) * sizeof(pg_wchar));
@@ -198,10 +372,15 @@ normalize_text(StringInfo buf, const char *p, int len, bool fold_case)
 				unsigned char *dst = (unsigned char *) buf->data + buf->len;
 
 				if (ch < 0x80)
+				{
 					*dst = (unsigned char) ch;
+					buf->len++;
+				}
 				else
+				{
 					unicode_to_utf8(ch, dst);
-				buf->len += pg_utf_mblen(dst);
+					buf->len += (ch < 0x800) ? 2 : (ch < 0x10000) ? 3 : 4;
+				}
 			}
 			else
 			{
@@ -229,7 +408,12 @@ static void
 fp_field(FpState *st, const char *p, int len)
 {
 	char		head[16];
-	int			hl = snprintf(head, sizeof(head), "%d:", len);
+	int			hl;
+
+	/* "length:" in decimal; snprintf's format parsing cost 4% here */
+	Assert(len >= 0);
+	hl = pg_ultoa_n((uint32) len, head);
+	head[hl++] = ':';
 
 	if (pg_cryptohash_update(st->ctx, (uint8 *) head, hl) < 0 ||
 		pg_cryptohash_update(st->ctx, (const uint8 *) p, len) < 0)

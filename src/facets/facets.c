@@ -26,6 +26,7 @@
 #include "catalog/pg_type.h"
 #include "fmgr.h"
 #include "mb/pg_wchar.h"
+#include "port/pg_bitutils.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
@@ -205,6 +206,26 @@ pack_stopwords(void)
 	stopwords_packed_ready = true;
 }
 
+/* SWAR: eight bytes at a time, as one uint64 */
+#define BYTES_HIGH		UINT64CONST(0x8080808080808080)
+#define BYTES_EACH(b)	(UINT64CONST(0x0101010101010101) * (b))
+
+/*
+ * The bytes of w that are not ASCII letters, each flagged by its high bit.
+ * With bit 0x20 set, a letter of either case lies in 'a' to 'z'; the high
+ * bit is cleared before the two sums, so no byte carries into the next,
+ * and put back as a mark of a byte that is not ASCII.
+ */
+static inline uint64
+ascii_non_letters(uint64 w)
+{
+	uint64		low = (w | BYTES_EACH(0x20)) & ~BYTES_HIGH;
+	uint64		from_a = low + BYTES_EACH(0x80 - 'a');
+	uint64		past_z = low + BYTES_EACH(0x80 - 'z' - 1);
+
+	return ((~from_a | past_z) | w) & BYTES_HIGH;
+}
+
 static int
 script_of(pg_wchar cp)
 {
@@ -330,15 +351,38 @@ scan_text_tokens(TextScan *ts, const char *p, int len, int64 *tokens)
 				uint64		word = 0;
 				int			wlen;
 
-				/* pack the first letters, enough to tell a stop word */
-				do
+#ifndef WORDS_BIGENDIAN
+				if (end - s >= 8)
 				{
-					word |= (uint64) (*s | 0x20) << (8 * (s - w));
-					s++;
-				} while (s - w <= MAX_STOPWORD_LEN && s < end &&
-						 ascii_letter[*s]);
-				while (s < end && ascii_letter[*s])
-					s++;
+					/* most words end within eight bytes: find where */
+					uint64		bytes;
+					uint64		others;
+					int			n;
+
+					memcpy(&bytes, s, 8);
+					others = ascii_non_letters(bytes);
+					n = others ? pg_rightmost_one_pos64(others) / 8 : 8;
+					if (n < 8)
+					{
+						/* the letters, lowered, are the packed word */
+						word = (bytes | BYTES_EACH(0x20)) &
+							((UINT64CONST(1) << (8 * n)) - 1);
+						s += n;
+					}
+				}
+				if (s == w)
+#endif
+				{
+					/* pack the first letters, enough to tell a stop word */
+					do
+					{
+						word |= (uint64) (*s | 0x20) << (8 * (s - w));
+						s++;
+					} while (s - w <= MAX_STOPWORD_LEN && s < end &&
+							 ascii_letter[*s]);
+					while (s < end && ascii_letter[*s])
+						s++;
+				}
 				wlen = s - w;
 				ts->letters[SCRIPT_LATIN] += wlen;
 				ts->wordlen = Min(wlen, MAX_STOPWORD_LEN + 1);

@@ -218,6 +218,12 @@ extern struct varlena *ft_raw(struct varlena *stored);
 extern uint64 ft_body_hash(const struct varlena *stored);
 extern bool ft_header_facets(const struct varlena *head, FtFacets *facets);
 
+/* bodycache.c: bodies of values just compressed, to skip decompressing */
+extern void ft_body_cache_put(const char *stored, Size stored_len,
+							  const char *body, Size body_len);
+extern char *ft_body_cache_get(const char *stored, Size stored_len,
+							   Size *body_len);
+
 /* output.c: canonical JSON text and renderings */
 extern void ft_write_canonical(StringInfo buf, const FtSample *sample);
 extern void ft_write_rendered(StringInfo buf, const FtSample *sample,

@@ -123,12 +123,25 @@ decode_string(const char *start, const char *p, const char *end,
 	 * Find the closing quote first, so that the buffer is as long as the
 	 * raw string (never shorter than the decoded one), not as the rest of
 	 * the text: a text of many escaped strings must not cost the square of
-	 * its length.
+	 * its length.  A quote closes the string when an even number of
+	 * backslashes precede it.  memchr() finds the candidates many bytes at
+	 * a time, where stepping over the escapes one by one took most of
+	 * this function's time on text full of \n.  No backslash precedes p in
+	 * the string, so the count never needs to go back past start.
 	 */
-	while (close < end && *close != '"')
-		close += (*close == '\\') ? 2 : 1;
-	if (close >= end)
-		return NULL;
+	for (;;)
+	{
+		const char *b;
+
+		close = memchr(close, '"', end - close);
+		if (close == NULL)
+			return NULL;
+		for (b = close; b > start && b[-1] == '\\'; b--)
+			;
+		if (((close - b) & 1) == 0)
+			break;
+		close++;
+	}
 	buf = palloc(close - start + 1);
 	out = buf;
 	memcpy(out, start, p - start);

@@ -260,6 +260,9 @@ compress(struct varlena *raw, size_t off)
 	}
 	buf.len += clen;
 	SET_VARSIZE(buf.data, buf.len);
+	/* a load reads the value straight back, for its fingerprint */
+	ft_body_cache_put(buf.data + VARHDRSZ, buf.len - VARHDRSZ,
+					  body, body_len);
 	pfree(raw);
 	return (struct varlena *) buf.data;
 }
@@ -632,9 +635,14 @@ ft_decode(const struct varlena *stored)
 	{
 		Reader		frame;
 		uint32		raw_len = frame_of(p, len, off, &frame);
-		char	   *body = palloc(Max(raw_len, 1));
+		Size		cached_len;
+		char	   *body = ft_body_cache_get(p, len, &cached_len);
 
-		decompress_to(body, raw_len, &frame, load_hash(p + off));
+		if (body == NULL || cached_len != raw_len)
+		{
+			body = palloc(Max(raw_len, 1));
+			decompress_to(body, raw_len, &frame, load_hash(p + off));
+		}
 		r.p = body;
 		r.end = body + raw_len;
 	}

@@ -10,7 +10,8 @@ chat and preference, KTO, raw text), its text normalised (NFC, the three
 invisible characters removed, str.isspace() runs folded to one space,
 ends trimmed), fields written as "length:bytes", SHA-256, first 16 bytes.
 It is then compared byte for byte with the database's
-ftstore.fingerprint(doc::ftstore.ftsample).
+ftstore.fingerprint(doc::ftstore.ftsample), and with the fingerprint
+column that ftstore.import_data() fills for each record of the file.
 
 Where the definition says "as jsonb writes it" (tools, tool call arguments
 from ShareGPT, content parts kept as JSON), this file writes JSON the way
@@ -360,6 +361,29 @@ def db_fingerprints(conn, texts):
     return out
 
 
+def check_import(conn, rel, path, ours, theirs):
+    """The fingerprint column an import fills (the generated column reads
+    back each sample just written, through the backend's cache of bodies
+    it compressed) against Python's fingerprint of the same record."""
+    name = "fp " + rel
+    with conn.cursor() as cur:
+        cur.execute("SELECT imported, rejected FROM ftstore.import_data(%s, %s, %s)",
+                    (name, rel, path.read_bytes()))
+        imported, rejected = cur.fetchone()
+        cur.execute("SELECT s.record, s.fingerprint FROM ftstore.samples s"
+                    " JOIN ftstore.datasets d ON d.id = s.dataset_id"
+                    " WHERE d.name = %s ORDER BY s.record", (name,))
+        stored = {r[0]: bytes(r[1]) for r in cur.fetchall()}
+        cur.execute("DELETE FROM ftstore.datasets WHERE name = %s", (name,))
+    good = [i for i, b in enumerate(theirs) if b is not None]
+    check(imported == len(good) and rejected == len(theirs) - len(good),
+          "%s: import_data took %d and refused %d, expected %d and %d"
+          % (rel, imported, rejected, len(good), len(theirs) - len(good)))
+    wrong = [i for i in good if stored.get(i + 1) != ours[i]]
+    check(not wrong, "%s: %d imported fingerprints differ from python's, records %s"
+          % (rel, len(wrong), [i + 1 for i in wrong[:5]]))
+
+
 def main():
     if not check((DATA / "README.md").is_file(), "shared data at %s" % DATA):
         print("%d passed, %d failed" % (passed, failed))
@@ -381,6 +405,7 @@ def main():
                 bad += 1
                 if bad <= 3:
                     print("  record:", texts[i][:300])
+        check_import(conn, rel, path, ours, theirs)
         # fold_case too, on one file with capitals in it
         if rel == "llamafactory/alpaca_en_demo.json":
             with conn.cursor() as cur:
