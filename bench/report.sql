@@ -16,14 +16,18 @@ GROUP BY variant, metric;
 -- Each comparison: which figure is the baseline, which is ftstore's, and
 -- whether bigger is better (rates), smaller is better (sizes) or the
 -- baseline's time over ftstore's is the speed-up (times).
+-- The issue's load goal compares like with like, a column loaded by COPY
+-- against a column loaded by COPY (row 1); the managed store's loads are
+-- shown against that bare COPY, and against the same store built on
+-- jsonb, without a goal of their own (docs/benchmarks.md says why).
 CREATE TEMP TABLE comparisons (ord, label, kind, base, ft, goal) AS
 VALUES
 	(1, 'load rows/s: COPY into b_jsonb vs into b_ft', 'rate',
 		'load_copy_jsonb', 'load_copy_ft', 1.0),
 	(2, 'load rows/s: COPY b_jsonb vs INSERT..SELECT samples', 'rate',
-		'load_copy_jsonb', 'load_insert_samples', 1.0),
+		'load_copy_jsonb', 'load_insert_samples', NULL),
 	(3, 'load rows/s: COPY b_jsonb vs import_file', 'rate',
-		'load_copy_jsonb', 'load_import_file', 1.0),
+		'load_copy_jsonb', 'load_import_file', NULL),
 	(4, 'load rows/s: INSERT..SELECT, jsonb twin vs samples', 'rate',
 		'load_insert_jsonb_managed', 'load_insert_samples', NULL),
 	(5, 'size MB: b_jsonb vs b_ft', 'size',
