@@ -32,22 +32,10 @@ import sys
 from pathlib import Path
 
 import psycopg
+from _check import check, summary  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = (ROOT / ".." / "shared" / "data").resolve()
-
-passed = 0
-failed = 0
-
-
-def check(ok, what):
-    global passed, failed
-    if ok:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL:", what)
-    return ok
 
 
 def data_files():
@@ -119,8 +107,7 @@ def rank_and_compare(cur, datasets, when):
 
 def main():
     if not check((DATA / "README.md").is_file(), "shared data at %s" % DATA):
-        print("%d passed, %d failed" % (passed, failed))
-        return 1
+        return summary()
     conn = psycopg.connect(autocommit=True)
     conn.execute("CREATE EXTENSION IF NOT EXISTS ftstore")
     cur = conn.cursor()
@@ -181,8 +168,7 @@ def main():
     store_invariants(cur, "after deleting a dataset")
 
     conn.close()
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    return summary()
 
 
 if __name__ == "__main__":

@@ -41,22 +41,10 @@ import unicodedata
 from pathlib import Path
 
 import psycopg
+from _check import check, summary  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = (ROOT / ".." / "shared" / "data").resolve()
-
-passed = 0
-failed = 0
-
-
-def check(ok, what):
-    global passed, failed
-    if ok:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL:", what)
-    return ok
 
 
 # --- JSON as jsonb reads and writes it -------------------------------------
@@ -386,8 +374,7 @@ def check_import(conn, rel, path, ours, theirs):
 
 def main():
     if not check((DATA / "README.md").is_file(), "shared data at %s" % DATA):
-        print("%d passed, %d failed" % (passed, failed))
-        return 1
+        return summary()
     conn = psycopg.connect(autocommit=True)
     conn.execute("CREATE EXTENSION IF NOT EXISTS ftstore")
     readme = readme_duplicates()
@@ -441,8 +428,7 @@ def main():
     check(len(whole) == len(readme), "every file the README lists was read: %s vs %s"
           % (sorted(whole), sorted(readme)))
     conn.close()
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    return summary()
 
 
 if __name__ == "__main__":

@@ -32,22 +32,10 @@ from pathlib import Path
 import psycopg
 from psycopg.adapt import Dumper
 from psycopg.pq import Format
+from _check import check, summary  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = (ROOT / ".." / "shared" / "data").resolve()
-
-passed = 0
-failed = 0
-
-
-def check(ok, what):
-    global passed, failed
-    if ok:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL:", what)
-    return ok
 
 
 def records(path):
@@ -77,8 +65,7 @@ class WireSample:
 
 def main():
     if not check((DATA / "README.md").is_file(), "shared data at %s" % DATA):
-        print("%d passed, %d failed" % (passed, failed))
-        return 1
+        return summary()
     conn = psycopg.connect(autocommit=True)
     conn.execute("CREATE EXTENSION IF NOT EXISTS ftstore")
     oid = conn.execute("SELECT 'ftstore.ftsample'::regtype::oid").fetchone()[0]
@@ -177,8 +164,7 @@ def main():
         check(e.sqlstate == "22023" and e.diag.column_name == "messages[1].role",
               "unknown role: %s %s" % (e.sqlstate, e.diag.column_name))
     conn.close()
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    return summary()
 
 
 if __name__ == "__main__":

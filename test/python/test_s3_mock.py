@@ -35,20 +35,9 @@ import psycopg
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import _s3mock  # noqa: E402
 from _s3mock import ACCESS_KEY, REGION, SECRET_KEY, MockS3  # noqa: E402
+from _check import check, summary  # noqa: E402
 
-passed = 0
-failed = 0
 messages = []
-
-
-def check(ok, what):
-    global passed, failed
-    if ok:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL:", what)
-    return ok
 
 
 def configure(cur, endpoint, **extra):
@@ -323,8 +312,7 @@ def main():
     check(not leaked, f"no error message carries a credential: {leaked}")
     check(len(messages) > 20, f"errors were seen to check: {len(messages)}")
 
-    print(f"{passed} passed, {failed} failed")
-    return 1 if failed or not passed else 0
+    return summary()
 
 
 if __name__ == "__main__":

@@ -26,19 +26,7 @@ import psycopg
 from botocore.auth import S3SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
-
-passed = 0
-failed = 0
-
-
-def check(ok, what):
-    global passed, failed
-    if ok:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL:", what)
-    return ok
+from _check import check, summary  # noqa: E402
 
 
 EMPTY = hashlib.sha256(b"").hexdigest()
@@ -209,8 +197,7 @@ def main():
         cur.execute("RESET ROLE")
         cur.execute("DROP ROLE ftstore_sign_tester")
 
-    print(f"{passed} passed, {failed} failed")
-    return 1 if failed or not passed else 0
+    return summary()
 
 
 if __name__ == "__main__":

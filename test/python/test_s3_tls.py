@@ -26,19 +26,7 @@ import psycopg
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _s3mock import ACCESS_KEY, REGION, SECRET_KEY, MockS3, tls_context  # noqa: E402
-
-passed = 0
-failed = 0
-
-
-def check(ok, what):
-    global passed, failed
-    if ok:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL:", what)
-    return ok
+from _check import check, summary  # noqa: E402
 
 
 def openssl(*args):
@@ -125,8 +113,7 @@ def main():
               f"a certificate that does not name the host is refused: {e}")
 
     subprocess.run(["rm", "-rf", d], check=False)
-    print(f"{passed} passed, {failed} failed")
-    return 1 if failed or not passed else 0
+    return summary()
 
 
 if __name__ == "__main__":

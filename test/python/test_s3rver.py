@@ -33,22 +33,10 @@ import psycopg
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _s3rver  # noqa: E402
 from _s3rver import ENTRY  # noqa: E402
+from _check import check, summary  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 BUCKET = "ftstore-test"
-
-passed = 0
-failed = 0
-
-
-def check(ok, what):
-    global passed, failed
-    if ok:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL:", what)
-    return ok
 
 
 def on_disk(data_dir, key):
@@ -59,8 +47,7 @@ def on_disk(data_dir, key):
 
 def main():
     if not check(ENTRY.is_file(), f"s3rver is installed at {ENTRY} (scripts/s3rver.sh install)"):
-        print(f"{passed} passed, {failed} failed")
-        return 1
+        return summary()
 
     data_dir = tempfile.mkdtemp(prefix="ftstore-s3rver-")
     try:
@@ -69,14 +56,12 @@ def main():
                              ["--service-endpoint", "localhost"]) as (proc, port):
             if not check(port is not None, "s3rver listens"):
                 print(proc.stderr.read().decode(errors="replace") if proc.poll() is not None else "")
-                print(f"{passed} passed, {failed} failed")
-                return 1
+                return summary()
             run(port, data_dir)
     finally:
         subprocess.run(["rm", "-rf", data_dir], check=False)
 
-    print(f"{passed} passed, {failed} failed")
-    return 1 if failed or not passed else 0
+    return summary()
 
 
 def run(port, data_dir):

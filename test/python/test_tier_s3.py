@@ -47,25 +47,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _s3mock  # noqa: E402
 import _s3rver  # noqa: E402
 from _s3rver import ENTRY, free_port  # noqa: E402
+from _check import check, summary  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 MLLM = (ROOT / ".." / "shared" / "data" / "llamafactory" / "mllm_demo.json").resolve()
 BUCKET = "ftstore-tier"
 MIRROR = "ftstore-mirror"
 PREFIX = "cold"
-
-passed = 0
-failed = 0
-
-
-def check(ok, what):
-    global passed, failed
-    if ok:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL:", what)
-    return ok
 
 
 def expected_images():
@@ -311,16 +299,14 @@ def run_mock(tmp):
 
 def main():
     if not check(ENTRY.is_file(), f"s3rver is installed at {ENTRY} (scripts/s3rver.sh install)"):
-        print(f"{passed} passed, {failed} failed")
-        return 1
+        return summary()
     tmp = tempfile.mkdtemp(prefix="ftstore-tier-s3-")
     try:
         run_s3rver(tmp)
         run_mock(tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    print(f"{passed} passed, {failed} failed")
-    return 1 if failed or not passed else 0
+    return summary()
 
 
 if __name__ == "__main__":

@@ -48,23 +48,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _s3mock  # noqa: E402
 import _s3rver  # noqa: E402
 from _s3rver import ENTRY  # noqa: E402
+from _check import check, summary  # noqa: E402
 
 BUCKET = "ftstore-verify"
 PREFIX = "cold"
 MB = 1024 * 1024
-
-passed = 0
-failed = 0
-
-
-def check(ok, what):
-    global passed, failed
-    if ok:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL:", what)
-    return ok
 
 
 def settings(cur, values):
@@ -398,16 +386,14 @@ class _S3rverFiles:
 
 def main():
     if not check(ENTRY.is_file(), f"s3rver is installed at {ENTRY} (scripts/s3rver.sh install)"):
-        print(f"{passed} passed, {failed} failed")
-        return 1
+        return summary()
     tmp = tempfile.mkdtemp(prefix="ftstore-tier-verify-")
     try:
         run_mock(tmp)
         run_s3rver(tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    print(f"{passed} passed, {failed} failed")
-    return 1 if failed or not passed else 0
+    return summary()
 
 
 if __name__ == "__main__":
