@@ -109,8 +109,13 @@ my $pid = $node->safe_psql('postgres', q{
 	SELECT pid FROM pg_stat_activity
 	WHERE query LIKE '%ftstore.offload(%' AND pid <> pg_backend_pid()});
 ok($pid > 0, 'the offloading backend is found');
+my $log_offset = -s $node->logfile;
 kill 'KILL', $pid;
 $h->finish;
+# The postmaster notices the crash a moment later: wait for it to have
+# restarted, or the first connection could still reach the old server and
+# the next one find it in recovery.
+$node->wait_for_log(qr/database system is ready to accept connections/, $log_offset);
 ok($node->poll_query_until('postgres', 'SELECT 1', '1'), 'the server is back after the crash');
 check_all('after SIGKILL of the backend', 'hot');
 my $orphans = objects();

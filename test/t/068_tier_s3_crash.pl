@@ -167,8 +167,13 @@ check_all('before', 'hot');
 my ($h) = start_offload();
 my $pid = offloading_pid();
 ok($pid > 0, 'the offloading backend is found');
+my $log_offset = -s $node->logfile;
 kill 'KILL', $pid;
 $h->finish;
+# The postmaster notices the crash a moment later: wait for it to have
+# restarted, or the first connection could still reach the old server and
+# the next one find it in recovery.
+$node->wait_for_log(qr/database system is ready to accept connections/, $log_offset);
 ok($node->poll_query_until('postgres', 'SELECT 1', '1'), 'the server is back after the crash');
 check_all('after SIGKILL of the backend', 'hot');
 ok(objects() > 0, 'the crash left orphaned objects');
