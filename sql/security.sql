@@ -400,7 +400,13 @@ INSERT INTO regress_sec.calls VALUES
 (63, 'ftstore.revoke_as(text,name,text,name)', $$SELECT ftstore.revoke_as('sec_a', 'regress_sec_reader', 'read', 'postgres')$$),
 (64, 'ftstore.grants_as(text,name)', $$SELECT * FROM ftstore.grants_as('sec_b', 'postgres')$$),
 (65, 'ftstore.create_dataset_as(text,text,boolean,name)', $$SELECT ftstore.create_dataset_as('sec_forged', NULL, false, 'postgres')$$),
-(66, 'ftstore.log_export_as(text,text,bigint,name)', $$SELECT ftstore.log_export_as('sec_b', 'openai', 1, 'postgres')$$);
+(66, 'ftstore.log_export_as(text,text,bigint,name)', $$SELECT ftstore.log_export_as('sec_b', 'openai', 1, 'postgres')$$),
+-- The audit triggers' bodies, behind their entry points.
+(67, 'ftstore.audit_rows_as()', $$SELECT ftstore.audit_rows_as()$$),
+(68, 'ftstore.audit_truncate_as()', $$SELECT ftstore.audit_truncate_as()$$),
+(69, 'ftstore.audit_import_as()', $$SELECT ftstore.audit_import_as()$$),
+(70, 'ftstore.audit_dataset_as()', $$SELECT ftstore.audit_dataset_as()$$),
+(71, 'ftstore.audit_grant_as()', $$SELECT ftstore.audit_grant_as()$$);
 
 -- Every function of the extension that is not immutable (so may read or
 -- write stored data), and every SECURITY DEFINER one, has a call above.
@@ -475,7 +481,7 @@ SELECT g, '42501', '42501', '42501', '42501', '42501', '42501'
 FROM generate_series(45, 57) g;
 INSERT INTO regress_sec.call_expect
 SELECT g, '42501', '42501', '42501', '42501', '42501', '42501'
-FROM generate_series(59, 66) g;
+FROM generate_series(59, 71) g;
 
 CREATE TABLE regress_sec.call_got (who text, ord int, outcome text);
 GRANT INSERT ON regress_sec.call_got TO PUBLIC;

@@ -15,6 +15,15 @@
  * SECURITY DEFINER and executable by no role: the call goes through the
  * function manager, which checks no EXECUTE privilege, so only this entry
  * point reaches them and nobody can pass another actor.
+ *
+ * The audit triggers have the same need: they must write the log, which
+ * no role may, and name who did the work.  Their entry point runs as the
+ * role whose statement fired them and calls ftstore.<name>_as with the
+ * same trigger data.  While a body runs, the actor is kept here, and
+ * ftstore.current_actor() answers it: so the log names the role that did
+ * the work, also when its statement ran inside another role's SECURITY
+ * DEFINER function, and work done by a body (grant() writing a grant,
+ * say) is logged under the body's caller, not under the owner it runs as.
  */
 #include "postgres.h"
 
@@ -22,6 +31,7 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
+#include "commands/trigger.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
@@ -29,9 +39,15 @@
 #include "parser/parse_func.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/regproc.h"
 #include "utils/syscache.h"
 
 PG_FUNCTION_INFO_V1(ft_call_as_caller);
+PG_FUNCTION_INFO_V1(ft_trigger_as_caller);
+PG_FUNCTION_INFO_V1(ft_current_actor);
+
+/* The role a running body acts for; InvalidOid outside bodies. */
+static Oid	acting_for = InvalidOid;
 
 typedef struct CallerTarget
 {
@@ -41,10 +57,11 @@ typedef struct CallerTarget
 
 /*
  * The body of the entry point fn_oid: ftstore.<its name>_as, with its
- * argument types and a name.  Looked up once per call site.
+ * argument types, and a name last when with_actor.  Looked up once per
+ * call site.
  */
 static CallerTarget *
-caller_target(FmgrInfo *flinfo)
+caller_target(FmgrInfo *flinfo, bool with_actor)
 {
 	CallerTarget *target = (CallerTarget *) flinfo->fn_extra;
 	HeapTuple	tuple;
@@ -69,7 +86,8 @@ caller_target(FmgrInfo *flinfo)
 	body_name = psprintf("%s_as", NameStr(proc->proname));
 	body = LookupFuncName(list_make2(makeString(get_namespace_name(proc->pronamespace)),
 									 makeString(body_name)),
-						  proc->pronargs + 1, argtypes, false);
+						  proc->pronargs + (with_actor ? 1 : 0), argtypes,
+						  false);
 
 	target = MemoryContextAllocZero(flinfo->fn_mcxt, sizeof(CallerTarget));
 	target->nargs = proc->pronargs;
@@ -80,18 +98,48 @@ caller_target(FmgrInfo *flinfo)
 	return target;
 }
 
+/*
+ * Who a call acts for: the actor of the body it runs inside, if any (there
+ * current_user is the owner), else current_user.
+ */
+static Oid
+caller_actor(void)
+{
+	return OidIsValid(acting_for) ? acting_for : GetUserId();
+}
+
+/* Runs inner with acting_for set to actor, restored however it ends. */
+static Datum
+call_body(FunctionCallInfo inner, Oid actor)
+{
+	Oid			outer = acting_for;
+	Datum		result;
+
+	acting_for = actor;
+	PG_TRY();
+	{
+		result = FunctionCallInvoke(inner);
+	}
+	PG_FINALLY();
+	{
+		acting_for = outer;
+	}
+	PG_END_TRY();
+	return result;
+}
+
 Datum
 ft_call_as_caller(PG_FUNCTION_ARGS)
 {
-	CallerTarget *target = caller_target(fcinfo->flinfo);
+	CallerTarget *target = caller_target(fcinfo->flinfo, true);
 	LOCAL_FCINFO(inner, FUNC_MAX_ARGS);
-	Name		actor;
+	Oid			actor = caller_actor();
+	Name		actor_name;
 	Datum		result;
 	int			i;
 
-	/* The role this call runs as, whatever the session's role is. */
-	actor = (Name) palloc0(NAMEDATALEN);
-	namestrcpy(actor, GetUserNameFromId(GetUserId(), false));
+	actor_name = (Name) palloc0(NAMEDATALEN);
+	namestrcpy(actor_name, GetUserNameFromId(actor, false));
 
 	InitFunctionCallInfoData(*inner, &target->body, target->nargs + 1,
 							 fcinfo->fncollation, fcinfo->context,
@@ -103,10 +151,48 @@ ft_call_as_caller(PG_FUNCTION_ARGS)
 		if (fcinfo->args[i].isnull && target->body.fn_strict)
 			PG_RETURN_NULL();
 	}
-	inner->args[target->nargs].value = NameGetDatum(actor);
+	inner->args[target->nargs].value = NameGetDatum(actor_name);
 	inner->args[target->nargs].isnull = false;
 
-	result = FunctionCallInvoke(inner);
+	result = call_body(inner, actor);
 	fcinfo->isnull = inner->isnull;
 	return result;
+}
+
+/*
+ * A trigger's entry point: the body is a trigger function of its own,
+ * given the same trigger data; it learns the actor from current_actor().
+ */
+Datum
+ft_trigger_as_caller(PG_FUNCTION_ARGS)
+{
+	CallerTarget *target;
+	LOCAL_FCINFO(inner, 0);
+	Datum		result;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("function %s was not called by the trigger manager",
+						format_procedure(fcinfo->flinfo->fn_oid))));
+	target = caller_target(fcinfo->flinfo, false);
+	InitFunctionCallInfoData(*inner, &target->body, 0, fcinfo->fncollation,
+							 fcinfo->context, fcinfo->resultinfo);
+	result = call_body(inner, caller_actor());
+	fcinfo->isnull = inner->isnull;
+	return result;
+}
+
+/*
+ * The role the caller acts for: the actor of the body running, else the
+ * role the session acts as (SET ROLE, else the session user).
+ */
+Datum
+ft_current_actor(PG_FUNCTION_ARGS)
+{
+	Oid			actor = OidIsValid(acting_for) ? acting_for : GetOuterUserId();
+	Name		result = (Name) palloc0(NAMEDATALEN);
+
+	namestrcpy(result, GetUserNameFromId(actor, false));
+	PG_RETURN_NAME(result);
 }

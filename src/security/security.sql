@@ -84,27 +84,16 @@ SELECT pg_catalog.pg_extension_config_dump(pg_catalog.pg_get_serial_sequence('ft
 -- where current_user is the function's owner.  The "role" setting can only
 -- name a role the session user is a member of (SET ROLE checks it), so it
 -- is as trustworthy as current_user; it is 'none' until SET ROLE is used.
--- It names the session's role, not the role whose code made the call, so
--- it serves the audit trail only: when another role's SECURITY DEFINER
--- function is in between, the functions that decide by the caller's
--- grants (dedup_exact, grant, revoke, grants, create_dataset, log_export)
--- must not trust it.  They are C entry points that run as their caller and
--- hand current_user to their SECURITY DEFINER bodies (caller.c).
--- XXX: the audit triggers still record this role, so an action done through
--- another role's SECURITY DEFINER function is logged under the session's
--- role (login keeps the session user either way).
+-- Inside the bodies of the entry points below (caller.c) and of the audit
+-- triggers, it names the role the entry point found as current_user: the
+-- caller, or the role whose statement fired the trigger.  Elsewhere it
+-- names the role the session acts as.
 CREATE FUNCTION ftstore.current_actor() RETURNS name
-LANGUAGE sql STABLE PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
-AS $$
-SELECT CASE pg_catalog.current_setting('role')
-		WHEN 'none' THEN pg_catalog.session_user()
-		ELSE pg_catalog.current_setting('role')::name
-	   END
-$$;
+LANGUAGE C STABLE PARALLEL RESTRICTED
+AS 'MODULE_PATHNAME', 'ft_current_actor';
 
 COMMENT ON FUNCTION ftstore.current_actor() IS
-	'the role the caller acts as (SET ROLE, else the session user), also inside SECURITY DEFINER functions';
+	'the role the work is done for: the caller of the running ftstore entry point, else the role the session acts as';
 
 -- The datasets the current role holds a privilege on, through any role
 -- whose privileges it has.  USAGE rather than MEMBER: a NOINHERIT member
@@ -519,7 +508,7 @@ CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON ftstore.audit_log
 -- Rows written by one statement, one audit row per dataset: a bulk import
 -- of a million samples costs a few audit rows, not a million.  The
 -- functions are SECURITY DEFINER because no role may write the log itself.
-CREATE FUNCTION ftstore.audit_rows() RETURNS trigger
+CREATE FUNCTION ftstore.audit_rows_as() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -560,8 +549,14 @@ BEGIN
 	RETURN NULL;
 END;
 $$;
+REVOKE EXECUTE ON FUNCTION ftstore.audit_rows_as() FROM PUBLIC;
 
-CREATE FUNCTION ftstore.audit_truncate() RETURNS trigger
+-- Its entry point, run as the role whose statement fired it (caller.c).
+CREATE FUNCTION ftstore.audit_rows() RETURNS trigger
+LANGUAGE C
+AS 'MODULE_PATHNAME', 'ft_trigger_as_caller';
+
+CREATE FUNCTION ftstore.audit_truncate_as() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -572,6 +567,12 @@ BEGIN
 	RETURN NULL;
 END;
 $$;
+REVOKE EXECUTE ON FUNCTION ftstore.audit_truncate_as() FROM PUBLIC;
+
+-- Its entry point, run as the role whose statement fired it (caller.c).
+CREATE FUNCTION ftstore.audit_truncate() RETURNS trigger
+LANGUAGE C
+AS 'MODULE_PATHNAME', 'ft_trigger_as_caller';
 
 CREATE TRIGGER samples_audit_insert AFTER INSERT ON ftstore.samples
 	REFERENCING NEW TABLE AS new_rows
@@ -598,7 +599,7 @@ CREATE TRIGGER rejects_audit_truncate AFTER TRUNCATE ON ftstore.rejects
 	FOR EACH STATEMENT EXECUTE FUNCTION ftstore.audit_truncate();
 
 -- One row per import call: who imported what from where.
-CREATE FUNCTION ftstore.audit_import() RETURNS trigger
+CREATE FUNCTION ftstore.audit_import_as() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -615,12 +616,18 @@ BEGIN
 	RETURN NULL;
 END;
 $$;
+REVOKE EXECUTE ON FUNCTION ftstore.audit_import_as() FROM PUBLIC;
+
+-- Its entry point, run as the role whose statement fired it (caller.c).
+CREATE FUNCTION ftstore.audit_import() RETURNS trigger
+LANGUAGE C
+AS 'MODULE_PATHNAME', 'ft_trigger_as_caller';
 
 CREATE TRIGGER imports_audit AFTER INSERT ON ftstore.imports
 	FOR EACH ROW EXECUTE FUNCTION ftstore.audit_import();
 
 -- Datasets: created, changed (name, restriction), deleted.
-CREATE FUNCTION ftstore.audit_dataset() RETURNS trigger
+CREATE FUNCTION ftstore.audit_dataset_as() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -645,12 +652,18 @@ BEGIN
 	RETURN NULL;
 END;
 $$;
+REVOKE EXECUTE ON FUNCTION ftstore.audit_dataset_as() FROM PUBLIC;
+
+-- Its entry point, run as the role whose statement fired it (caller.c).
+CREATE FUNCTION ftstore.audit_dataset() RETURNS trigger
+LANGUAGE C
+AS 'MODULE_PATHNAME', 'ft_trigger_as_caller';
 
 CREATE TRIGGER datasets_audit AFTER INSERT OR UPDATE OR DELETE ON ftstore.datasets
 	FOR EACH ROW EXECUTE FUNCTION ftstore.audit_dataset();
 
 -- Every change to the grants, through grant() and revoke() or not.
-CREATE FUNCTION ftstore.audit_grant() RETURNS trigger
+CREATE FUNCTION ftstore.audit_grant_as() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -673,6 +686,12 @@ BEGIN
 	RETURN NULL;
 END;
 $$;
+REVOKE EXECUTE ON FUNCTION ftstore.audit_grant_as() FROM PUBLIC;
+
+-- Its entry point, run as the role whose statement fired it (caller.c).
+CREATE FUNCTION ftstore.audit_grant() RETURNS trigger
+LANGUAGE C
+AS 'MODULE_PATHNAME', 'ft_trigger_as_caller';
 
 CREATE TRIGGER dataset_grants_audit AFTER INSERT OR UPDATE OR DELETE
 	ON ftstore.dataset_grants

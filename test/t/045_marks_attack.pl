@@ -381,6 +381,31 @@ is(sql_as('tap_curator', q{SELECT ftstore.grant_as('hid', 'tap_curator', 'admin'
 is(sql_as('postgres', "SELECT ftstore.dedup_exact('hid') >= 0"), 'ok t',
 	'the superuser calling dedup_exact itself acts as the superuser');
 
+# The audit trail names the role that did the work: the owner of the
+# SECURITY DEFINER function its statement ran in, with the session user
+# as login; and work done by an entry point's body (the grant row grant()
+# writes as the owner) is logged under the body's caller.
+is(sql_as('tap_curator', q{
+	CREATE FUNCTION tap_trap.harmless_import() RETURNS bigint LANGUAGE sql
+	SECURITY DEFINER SET search_path = pg_catalog
+	AS $f$ SELECT imported FROM ftstore.import_data('pub', 'trap.jsonl',
+		'{"instruction": "trap", "output": "trap"}') $f$;
+	SELECT 1}), "ok 1", 'the curator writes an importing function');
+my $audit_top = su(q{SELECT max(id) FROM ftstore.audit_log});
+is(sql_as('postgres', 'SELECT tap_trap.harmless_import()'), 'ok 1',
+	"the superuser runs it: one sample imported into pub");
+is(su(qq{SELECT string_agg(action || ' ' || actor || ' ' || login, ', ' ORDER BY id)
+	FROM ftstore.audit_log WHERE id > $audit_top}),
+	'insert tap_curator postgres, import tap_curator postgres',
+	'the trail names the curator, whose function did it, and the superuser as login');
+$audit_top = su(q{SELECT max(id) FROM ftstore.audit_log});
+is(sql_as('tap_admin', q{SELECT ftstore.grant('pub', 'tap_reader', 'write')}), 'ok t',
+	"the admin grants through grant(), whose body runs as the owner");
+is(su(qq{SELECT string_agg(action || ' ' || actor || ' ' || login, ', ' ORDER BY id)
+	FROM ftstore.audit_log WHERE id > $audit_top}),
+	'grant tap_admin tap_admin', 'the grant is logged under the admin');
+su(q{SELECT ftstore.revoke('pub', 'tap_reader', 'write')});
+
 # ---------------------------------------------------------------------------
 # Consistency under concurrency: a sample restricted or deleted while
 # dedup_exact ranks in another session, and two dedup_exact at once.  Each
