@@ -53,6 +53,32 @@ is_space(pg_wchar c)
 		c == 0x202F || c == 0x205F || c == 0x3000;
 }
 
+/*
+ * Writes one ASCII byte of normalised text at out and returns the new end.
+ * White space is not written but held as one pending space, which goes out
+ * before the next visible character only, so runs fold to one space and
+ * none is left at either end.  Every ASCII space is a control character or
+ * the space, so one comparison rules out the rest.
+ */
+static inline char *
+put_ascii(char *out, unsigned char c, bool fold_case, bool *pending_space,
+		  bool *any)
+{
+	if (c <= 0x20 && is_space(c))
+	{
+		*pending_space = *any;
+		return out;
+	}
+	if (*pending_space)
+		*out++ = ' ';
+	*pending_space = false;
+	*any = true;
+	if (fold_case && c >= 'A' && c <= 'Z')
+		c += 'a' - 'A';
+	*out++ = (char) c;
+	return out;
+}
+
 static bool
 is_invisible(pg_wchar c)
 {
@@ -161,18 +187,7 @@ normalize_utf8_nfc(StringInfo buf, const char *p, int len, bool fold_case)
 		if (c < 0x80)
 		{
 			s++;
-			if (c <= 0x20 && is_space(c))
-			{
-				pending_space = any;
-				continue;
-			}
-			if (pending_space)
-				*out++ = ' ';
-			pending_space = false;
-			any = true;
-			if (fold_case && c >= 'A' && c <= 'Z')
-				c += 'a' - 'A';
-			*out++ = (char) c;
+			out = put_ascii(out, c, fold_case, &pending_space, &any);
 			continue;
 		}
 		l = (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 :
@@ -288,19 +303,8 @@ normalize_text(StringInfo buf, const char *p, int len, bool fold_case)
 			}
 
 			c = p[i++];
-			/* every ASCII space is a control character or the space */
-			if ((unsigned char) c <= 0x20 && is_space((unsigned char) c))
-			{
-				pending_space = any;
-				continue;
-			}
-			if (pending_space)
-				*out++ = ' ';
-			pending_space = false;
-			any = true;
-			if (fold_case && c >= 'A' && c <= 'Z')
-				c += 'a' - 'A';
-			*out++ = c;
+			out = put_ascii(out, (unsigned char) c, fold_case,
+							&pending_space, &any);
 		}
 		*out = '\0';
 		buf->len = out - buf->data;

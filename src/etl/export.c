@@ -42,9 +42,10 @@
 static const char *const export_query =
 "SELECT s.sample FROM ftstore.samples s"
 " WHERE s.dataset_id OPERATOR(pg_catalog.=) $1"
-"   AND ($2 OR NOT EXISTS (SELECT 1 FROM ftstore.duplicates m"
-"                          WHERE m.dataset_id OPERATOR(pg_catalog.=) s.dataset_id"
-"                            AND m.sample_id OPERATOR(pg_catalog.=) s.id))"
+"   AND ($2 OR NOT EXISTS ("
+"        SELECT 1 FROM ftstore.duplicates m"
+"        WHERE m.dataset_id OPERATOR(pg_catalog.=) s.dataset_id"
+"          AND m.sample_id OPERATOR(pg_catalog.=) s.id))"
 " ORDER BY s.id";
 
 typedef void (*ExportEmit) (void *arg, const char *line, int len);

@@ -67,6 +67,7 @@ caller_target(FmgrInfo *flinfo, bool with_actor)
 	HeapTuple	tuple;
 	Form_pg_proc proc;
 	Oid			argtypes[FUNC_MAX_ARGS];
+	char	   *schema;
 	char	   *body_name;
 	Oid			body;
 
@@ -84,8 +85,8 @@ caller_target(FmgrInfo *flinfo, bool with_actor)
 	memcpy(argtypes, proc->proargtypes.values, proc->pronargs * sizeof(Oid));
 	argtypes[proc->pronargs] = NAMEOID;
 	body_name = psprintf("%s_as", NameStr(proc->proname));
-	body = LookupFuncName(list_make2(makeString(get_namespace_name(proc->pronamespace)),
-									 makeString(body_name)),
+	schema = get_namespace_name(proc->pronamespace);
+	body = LookupFuncName(list_make2(makeString(schema), makeString(body_name)),
 						  proc->pronargs + (with_actor ? 1 : 0), argtypes,
 						  false);
 
