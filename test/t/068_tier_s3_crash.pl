@@ -23,16 +23,18 @@
 use strict;
 use warnings;
 
-use Digest::MD5 qw(md5_hex);
 use Digest::SHA qw(sha256_hex);
 use File::Find;
 use File::Path qw(make_path);
 use FindBin;
+use lib $FindBin::RealBin;
 use IO::Socket::INET;
 use IPC::Run;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use TierCrash qw(blob_hashes make_samples check_all start_offload
+  offloading_pid kill_backend kill_postmaster);
 
 my $root = "$FindBin::RealBin/../..";
 my $entry = "$root/.s3rver/node_modules/s3rver/bin/s3rver.js";
@@ -87,24 +89,9 @@ restart_after_crash = on
 });
 $node->start;
 
-$node->safe_psql('postgres', qq{
-	CREATE EXTENSION ftstore;
-	SELECT ftstore.create_dataset('crash');
-	INSERT INTO ftstore.samples (dataset_id, sample, source, record)
-	SELECT ftstore.dataset_id('crash'), ftstore.ftsample(jsonb_build_object(
-		'messages', jsonb_build_array(
-			jsonb_build_object('role', 'user', 'content', '<image>' || i),
-			jsonb_build_object('role', 'assistant', 'content', 'ok')),
-		'images', jsonb_build_array(ftstore.store_blob('crash',
-			decode(repeat(md5('s3crash' || i), $kb * 64), 'hex'))))), 'gen', i
-	FROM generate_series(1, $n) i;
-	CREATE FUNCTION public.slow() RETURNS trigger LANGUAGE plpgsql AS
-	\$\$ BEGIN PERFORM pg_sleep(0.1); RETURN NEW; END \$\$;
-	CREATE TRIGGER slow BEFORE UPDATE ON ftstore.blob_catalog
-		FOR EACH ROW EXECUTE FUNCTION public.slow();
-});
+make_samples($node, 's3crash', $n, $kb);
 
-my @hashes = map { sha256_hex(pack('H*', md5_hex("s3crash$_") x ($kb * 64))) } 1 .. $n;
+my @hashes = blob_hashes('s3crash', $n, $kb);
 my $expected = join ',', @hashes;
 
 # The objects s3rver holds under the store's prefix: one file per object
@@ -118,83 +105,20 @@ sub objects
 	return scalar @f;
 }
 
-sub check_all
-{
-	my ($label, $tier_expected) = @_;
-	is( $node->safe_psql('postgres', q{
-			SELECT string_agg(encode(sha256(ftstore.blob(sample, 1)), 'hex'), ',' ORDER BY record)
-			FROM ftstore.samples}),
-		$expected, "$label: every blob reads back with its hash");
-	is( $node->safe_psql('postgres',
-			"SELECT count(*) FROM ftstore.blob_catalog WHERE tier = '$tier_expected'"),
-		$n, "$label: every blob is $tier_expected");
-	is( $node->safe_psql('postgres', q{
-			SELECT count(*) FROM ftstore.blob_catalog c
-			WHERE c.tier = 'hot' AND NOT EXISTS (SELECT 1 FROM ftstore.blob_hot h
-												 WHERE h.sha256 = c.sha256)}),
-		'0', "$label: every hot blob has its hot copy");
-}
-
-# Starts an offload in another session; returns once at least three
-# objects are stored, so that the slow trigger holds it inside a PUT.
-sub start_offload
-{
-	my ($out, $err) = ('', '');
-	my $h = IPC::Run::start(
-		[ 'psql', '-X', '-d', $node->connstr('postgres'), '-c',
-		  q{SELECT ftstore.offload('crash')} ],
-		'>', \$out, '2>', \$err);
-	my $before = objects();
-	for (1 .. 600)
-	{
-		last if objects() >= $before + 3;
-		select(undef, undef, undef, 0.1);
-	}
-	ok(objects() >= $before + 3, 'objects are being written');
-	return ($h, \$err);
-}
-
-sub offloading_pid
-{
-	return $node->safe_psql('postgres', q{
-		SELECT pid FROM pg_stat_activity
-		WHERE query LIKE '%ftstore.offload(%' AND pid <> pg_backend_pid()});
-}
-
-check_all('before', 'hot');
+check_all($node, $expected, $n, 'before', 'hot');
 
 # The backend killed inside a PUT.
-my ($h) = start_offload();
-my $pid = offloading_pid();
+my ($h) = start_offload($node, \&objects);
+my $pid = offloading_pid($node);
 ok($pid > 0, 'the offloading backend is found');
-my $log_offset = -s $node->logfile;
-kill 'KILL', $pid;
-$h->finish;
-# The postmaster notices the crash a moment later: wait for it to have
-# restarted, or the first connection could still reach the old server and
-# the next one find it in recovery.
-$node->wait_for_log(qr/database system is ready to accept connections/, $log_offset);
-ok($node->poll_query_until('postgres', 'SELECT 1', '1'), 'the server is back after the crash');
-check_all('after SIGKILL of the backend', 'hot');
+kill_backend($node, $pid, $h);
+check_all($node, $expected, $n, 'after SIGKILL of the backend', 'hot');
 ok(objects() > 0, 'the crash left orphaned objects');
 
 # The postmaster killed inside a PUT.
-($h) = start_offload();
-my $postmaster = $node->{_pid};
-$node->kill9;
-$h->finish;
-my $started = 0;
-for (1 .. 120)
-{
-	if (kill(0, $postmaster) == 0)
-	{
-		$started = $node->start(fail_ok => 1);
-		last if $started;
-	}
-	sleep 1;
-}
-ok($started, 'the server starts again after SIGKILL of the postmaster');
-check_all('after SIGKILL of the postmaster', 'hot');
+($h) = start_offload($node, \&objects);
+kill_postmaster($node, $h);
+check_all($node, $expected, $n, 'after SIGKILL of the postmaster', 'hot');
 
 # A cancel inside a PUT: the offload fails cleanly, and the next one in
 # the same session, on the same connection to the service, works.
@@ -213,7 +137,7 @@ check_all('after SIGKILL of the postmaster', 'hot');
 		select(undef, undef, undef, 0.1);
 	}
 	ok(objects() >= $before + 3, 'objects are being written before the cancel');
-	ok($node->safe_psql('postgres', 'SELECT pg_cancel_backend(' . offloading_pid() . ')') eq 't',
+	ok($node->safe_psql('postgres', 'SELECT pg_cancel_backend(' . offloading_pid($node) . ')') eq 't',
 		'the offload is cancelled');
 	$in .= "DROP TRIGGER slow ON ftstore.blob_catalog;\n"
 	  . "BEGIN; SELECT ftstore.offload('crash') AS moved; ROLLBACK;\n";
@@ -222,7 +146,7 @@ check_all('after SIGKILL of the postmaster', 'hot');
 	like($err, qr/canceling statement due to user request/, 'the first offload was cancelled');
 	like($out, qr/^\s*$n\s*$/m, 'the same session then offloads every blob');
 }
-check_all('after a cancel and a rolled back offload', 'hot');
+check_all($node, $expected, $n, 'after a cancel and a rolled back offload', 'hot');
 
 # The collector removes the orphans, which are all objects of hot blobs.
 my $orphans = objects();
@@ -235,7 +159,7 @@ is(objects(), 0, 'no object is left');
 # The offload completes; every object is that of a cold blob.
 is($node->safe_psql('postgres', q{SELECT ftstore.offload('crash')}), $n,
 	'the offload completes');
-check_all('after the offload', 'cold');
+check_all($node, $expected, $n, 'after the offload', 'cold');
 is( $node->safe_psql('postgres', q{
 		SET ftstore.collect_grace = 0; SELECT blobs || '/' || objects FROM ftstore.collect()}),
 	'0/0', 'the collector removes nothing referenced');
