@@ -324,7 +324,8 @@ normalize_text(StringInfo buf, const char *p, int len, bool fold_case)
 		wide[nw] = 0;
 		/* NFC is defined on Unicode; in other encodings it is skipped */
 		if (utf8 && !nfc_without_check(wide) &&
-			unicode_is_normalized_quickcheck(UNICODE_NFC, wide) != UNICODE_NORM_QC_YES)
+			unicode_is_normalized_quickcheck(UNICODE_NFC, wide) !=
+			UNICODE_NORM_QC_YES)
 		{
 			norm = unicode_normalize(UNICODE_NFC, wide);
 			if (norm == NULL)

@@ -30,6 +30,7 @@
 #include "utils/jsonb.h"
 
 #include "sample/ftsample.h"
+#include "util/hex.h"
 
 /*
  * Deeper nesting is left to the general path, which enforces
@@ -73,18 +74,6 @@ skip_space(const char *p, const char *end)
 	return p;
 }
 
-static inline int
-hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Four hex digits at p (end bounds it) as a number, or -1. */
 static int
 hex4(const char *p, const char *end)
@@ -95,7 +84,7 @@ hex4(const char *p, const char *end)
 		return -1;
 	for (int i = 0; i < 4; i++)
 	{
-		int			h = hex_value(p[i]);
+		int			h = ft_hex_value(p[i]);
 
 		if (h < 0)
 			return -1;
@@ -307,10 +296,10 @@ parse_number(const char *p, const char *end, JsonbValue *v)
 	memcpy(token, start, p - start);
 	token[p - start] = '\0';
 	v->type = jbvNumeric;
-	v->val.numeric = DatumGetNumeric(DirectFunctionCall3(numeric_in,
-														 CStringGetDatum(token),
-														 ObjectIdGetDatum(InvalidOid),
-														 Int32GetDatum(-1)));
+	v->val.numeric =
+		DatumGetNumeric(DirectFunctionCall3(numeric_in, CStringGetDatum(token),
+											ObjectIdGetDatum(InvalidOid),
+											Int32GetDatum(-1)));
 	return p;
 }
 
@@ -446,9 +435,8 @@ ft_jsonb_from_text(const char *json, size_t len)
 			{
 				p++;
 				depth--;
-				res = pushJsonbValue(&state,
-									 close == '}' ? WJB_END_OBJECT : WJB_END_ARRAY,
-									 NULL);
+				res = pushJsonbValue(&state, close == '}' ?
+									 WJB_END_OBJECT : WJB_END_ARRAY, NULL);
 				continue;
 			}
 			if (*p != ',')

@@ -729,7 +729,11 @@ sweep_one(FtObjectStore *store, const char *key, bytea *hash)
 	SweepWork	w = {store, key, hash, false};
 	ErrorData  *edata;
 
-	/* rolled back either way: the lock and placeholder go with it */
+	/*
+	 * The subtransaction is rolled back whether the work succeeds or not:
+	 * the blob's lock and the placeholder are needed only while the object
+	 * is checked and removed, and the removal itself is not transactional.
+	 */
 	edata = ft_run_in_subxact(sweep_work, &w, false);
 	if (edata != NULL)
 		ReThrowError(edata);

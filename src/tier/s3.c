@@ -925,7 +925,8 @@ s3_list(FtObjectStore *store, const char *prefix,
 				DatumGetTimestampTz(DirectFunctionCall3(timestamptz_in,
 														CStringGetDatum(modified),
 														ObjectIdGetDatum(InvalidOid),
-														Int32GetDatum(-1))) : 0;
+														Int32GetDatum(-1))) :
+				0;
 
 			/*
 			 * In the caller's context: what the callback keeps (the

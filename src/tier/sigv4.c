@@ -21,6 +21,7 @@
 #include "lib/stringinfo.h"
 
 #include "tier/sigv4.h"
+#include "util/hex.h"
 
 typedef struct QueryParam
 {
@@ -156,18 +157,6 @@ ft_sigv4_uri_encode(const char *s, size_t len, bool keep_slash)
 	return buf.data;
 }
 
-static int
-hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /*
  * Percent-decodes len bytes of s, then encodes them canonically.  A '%' not
  * followed by two hex digits stands for itself, so it is encoded as %25.
@@ -182,9 +171,10 @@ recode(const char *s, size_t len, bool keep_slash)
 	for (size_t i = 0; i < len; i++)
 	{
 		if (s[i] == '%' && i + 2 < len &&
-			hex_value(s[i + 1]) >= 0 && hex_value(s[i + 2]) >= 0)
+			ft_hex_value(s[i + 1]) >= 0 && ft_hex_value(s[i + 2]) >= 0)
 		{
-			raw[n++] = (char) (hex_value(s[i + 1]) * 16 + hex_value(s[i + 2]));
+			raw[n++] = (char) (ft_hex_value(s[i + 1]) * 16 +
+							   ft_hex_value(s[i + 2]));
 			i += 2;
 		}
 		else

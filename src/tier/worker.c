@@ -94,7 +94,8 @@ offload_round(bool *said_missing)
 		int			save_sec;
 
 		ft_tier_become_owner(&save_userid, &save_sec);
-		if (SPI_execute("SELECT ftstore.offload_policy()", false, 1) != SPI_OK_SELECT)
+		if (SPI_execute("SELECT ftstore.offload_policy()", false, 1) !=
+			SPI_OK_SELECT)
 			elog(ERROR, "could not run the offload policy");
 		moved = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
 											SPI_tuptable->tupdesc, 1, &isnull));
@@ -393,7 +394,8 @@ ft_start_offload_worker(PG_FUNCTION_ARGS)
 	if (SPI_execute_with_args("SELECT pid FROM pg_catalog.pg_stat_activity"
 							  " WHERE backend_type OPERATOR(pg_catalog.=) '" FT_WORKER_TYPE "'"
 							  " AND datid OPERATOR(pg_catalog.=) $1 LIMIT 1",
-							  1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
+							  1, argtypes, args, NULL, true, 1) !=
+		SPI_OK_SELECT)
 		elog(ERROR, "could not look for a running offload worker");
 	if (SPI_processed == 1)
 	{
