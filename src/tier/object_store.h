@@ -40,20 +40,6 @@ typedef void (*FtObjectTap) (const char *data, size_t offset, size_t len,
 							 void *arg);
 
 /*
- * Digests of a body its writer has already computed, given to put: a
- * store that needs them (S3 signs the SHA-256 and compares its ETag with
- * the MD5) takes them rather than making a pass of its own over the bytes.
- * The writer vouches that they are the digests of exactly those bytes; a
- * wrong SHA-256 makes S3 refuse the request, a wrong MD5 makes the put
- * unvouched.
- */
-typedef struct FtObjectDigests
-{
-	uint8		sha256[32];
-	uint8		md5[16];
-} FtObjectDigests;
-
-/*
  * Work of the caller's that a store may run while the service handles a
  * request (see wait_work below).  Unlike a tap, it may raise an error: the
  * store is left sound, and the request is abandoned.
@@ -71,11 +57,10 @@ typedef struct FtObjectStoreOps
 	 * Returns true when the store vouches that it now holds exactly these
 	 * bytes (an S3 service's digest of what it stored equals ours), false
 	 * when it cannot say; a caller that must know then reads the object
-	 * back.  digests, if not NULL, are those of data.
+	 * back.
 	 */
 	bool		(*put) (FtObjectStore *store, const char *key,
-						const char *data, size_t len,
-						const FtObjectDigests *digests);
+						const char *data, size_t len);
 
 	/*
 	 * Appends the object's bytes to out; false when there is none.  tap,
@@ -124,6 +109,15 @@ struct FtObjectStore
 	 */
 	FtObjectWaitWork wait_work;
 	void	   *wait_arg;
+
+	/*
+	 * Set by a caller that checks every put: it reads back whatever put
+	 * does not vouch for.  The bytes are then proven by that check, and a
+	 * store may leave them out of its request's signature (S3: the body
+	 * goes as UNSIGNED-PAYLOAD rather than under its SHA-256), which saves
+	 * a pass over them.
+	 */
+	bool		checked_puts;
 };
 
 /*

@@ -27,8 +27,6 @@
  */
 #include "postgres.h"
 
-#include <openssl/evp.h>
-
 #include "access/detoast.h"
 #include "access/table.h"
 #include "access/tableam.h"
@@ -113,17 +111,18 @@ hot_bytes(Datum d, StringInfo buf, const char **data, size_t *len)
 
 /*
  * Puts an object and makes sure the copy is the bytes written: the store
- * vouches for it, or it is read back.  digests, if not NULL, are those of
- * the object.
+ * vouches for it, or it is read back.
  */
 static void
 put_verified(FtObjectStore *store, const char *key, const StringInfo obj,
-			 const FtObjectDigests *digests, const char *hex)
+			 const char *hex)
 {
 	StringInfoData back;
 	bool		vouched;
 
-	vouched = store->ops->put(store, key, obj->data, obj->len, digests);
+	/* what put does not vouch for is read back below */
+	store->checked_puts = true;
+	vouched = store->ops->put(store, key, obj->data, obj->len);
 	if (vouched && ft_offload_verify == FT_OFFLOAD_VERIFY_DIGEST)
 		return;
 	initStringInfo(&back);
@@ -176,45 +175,10 @@ write_cold(FtObjectStore *primary, FtObjectStore *mirror,
 	ft_hex(sha256, FT_SHA256_LEN, hex);
 	ft_object_key(hex, key);
 	encode_cold(sha256, data, len, media_type, obj, codec, key_id);
-	put_verified(primary, key, obj, NULL, hex);
+	put_verified(primary, key, obj, hex);
 	if (mirror)
-		put_verified(mirror, key, obj, NULL, hex);
+		put_verified(mirror, key, obj, hex);
 	*stored_bytes = obj->len;
-}
-
-/*
- * The SHA-256 and the MD5 of an object, in one pass: each piece is hashed
- * twice while it is in the CPU's cache.
- */
-static void
-object_digests(const char *data, size_t len, FtObjectDigests *d)
-{
-	EVP_MD_CTX *sha = EVP_MD_CTX_new();
-	EVP_MD_CTX *md5 = EVP_MD_CTX_new();
-	bool		ok;
-	unsigned int n1 = 0;
-	unsigned int n2 = 0;
-
-	ok = sha && md5 &&
-		EVP_DigestInit_ex(sha, EVP_sha256(), NULL) == 1 &&
-		EVP_DigestInit_ex(md5, EVP_md5(), NULL) == 1;
-	for (size_t off = 0; ok && off < len; off += 64 * 1024)
-	{
-		size_t		n = Min(len - off, 64 * 1024);
-
-		ok = EVP_DigestUpdate(sha, data + off, n) == 1 &&
-			EVP_DigestUpdate(md5, data + off, n) == 1;
-	}
-	ok = ok && EVP_DigestFinal_ex(sha, d->sha256, &n1) == 1 &&
-		EVP_DigestFinal_ex(md5, d->md5, &n2) == 1 &&
-		n1 == sizeof(d->sha256) && n2 == sizeof(d->md5);
-	/* nothing between the allocations and here can raise an error */
-	EVP_MD_CTX_free(sha);
-	EVP_MD_CTX_free(md5);
-	if (!ok)
-		ereport(ERROR,
-				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("could not compute the digests of a cold object")));
 }
 
 /*
@@ -228,7 +192,7 @@ object_digests(const char *data, size_t len, FtObjectDigests *d)
  * changes nothing of what a crash or an error leaves behind.
  */
 
-/* A blob locked, encoded and hashed, ready to be put. */
+/* A blob locked and encoded, ready to be put. */
 typedef struct OffloadBlob
 {
 	bool		ready;
@@ -236,7 +200,6 @@ typedef struct OffloadBlob
 	const char *codec;			/* a constant string */
 	int32		key_id;
 	StringInfoData obj;			/* its stored form; kept from blob to blob */
-	FtObjectDigests digests;	/* of obj */
 } OffloadBlob;
 
 /* A blob whose copies are verified, to be marked cold. */
@@ -308,7 +271,6 @@ prepare_one(OffloadState *st, const uint8 *sha256, OffloadBlob *b)
 				&b->key_id);
 	/* the tuple (with the bytes of a blob stored inline) goes now */
 	SPI_freetuptable(locked);
-	object_digests(b->obj.data, b->obj.len, &b->digests);
 	return true;
 }
 
@@ -446,7 +408,7 @@ offload_where(const char *query, int nargs, Oid *argtypes, Datum *args)
 		st.prepare = &st.blobs[1 - cur];
 		primary->wait_work = offload_wait_work;
 		primary->wait_arg = &st;
-		put_verified(primary, key, &b->obj, &b->digests, hex);
+		put_verified(primary, key, &b->obj, hex);
 		if (primary->wait_work)
 		{
 			/* the store did not run it */
@@ -454,7 +416,7 @@ offload_where(const char *query, int nargs, Oid *argtypes, Datum *args)
 			offload_wait_work(&st);
 		}
 		if (mirror)
-			put_verified(mirror, key, &b->obj, &b->digests, hex);
+			put_verified(mirror, key, &b->obj, hex);
 
 		/* b's copies are verified: it is marked cold during the next put */
 		memcpy(st.done.sha256, b->sha256, FT_SHA256_LEN);

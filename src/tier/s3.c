@@ -65,8 +65,7 @@ static int	ft_s3_list_max_keys = 1000;
 static bool s3_preloaded = false;
 
 static bool s3_put(FtObjectStore *store, const char *key,
-				   const char *data, size_t len,
-				   const FtObjectDigests *digests);
+				   const char *data, size_t len);
 static bool s3_get(FtObjectStore *store, const char *key, StringInfo out,
 				   FtObjectTap tap, void *tap_arg);
 static bool s3_head(FtObjectStore *store, const char *key, uint64 *size);
@@ -476,22 +475,18 @@ s3_md5(const char *data, size_t len, uint8 *md5)
 }
 
 /*
- * The MD5 of the body a PUT sent: the caller's, or the one s3_request.c
- * computed while the service read the body, else computed now; false when
- * it could not be computed or curl did not take the whole body.
+ * The MD5 of the body a PUT sent, which s3_request.c computed during the
+ * request; false when curl did not take the whole body.
  */
 static bool
 s3_sent_md5(S3Request *req, uint8 *md5)
 {
-	unsigned int n = 0;
+	bool		done = s3_request_md5(req);
 
 	if (req->read_pos != req->body_len)
 		return false;
-	if (!req->md5_done)
-		req->md5_done = EVP_Digest(req->body, req->body_len, req->md5, &n,
-								   EVP_md5(), NULL) == 1 && n == 16;
 	memcpy(md5, req->md5, 16);
-	return req->md5_done;
+	return done;
 }
 
 /*
@@ -529,23 +524,17 @@ s3_etag_is(const char *etag, const uint8 *md5, int nparts)
  */
 static bool
 s3_put_single(FtObjectStore *store, const char *key,
-			  const char *data, size_t len, const FtObjectDigests *digests)
+			  const char *data, size_t len)
 {
 	uint8		md5[16];
 	S3Request	req = {.method = "PUT",.key = key,.query = "",
 		.body = data,.body_len = len,.want_md5 = true,
+		.unsigned_payload = store->checked_puts,
 		.wait_work = store->wait_work,.wait_arg = store->wait_arg,
 	.body_limit = S3_ERROR_BODY_LIMIT};
 	S3Response	resp = {0};
 
 	store->wait_work = NULL;
-	if (digests)
-	{
-		req.body_sha256 = digests->sha256;
-		memcpy(req.md5, digests->md5, 16);
-		req.md5_done = true;
-	}
-
 	s3_perform(store->state, &req, &resp);
 	if (resp.rc != CURLE_OK || resp.status != 200)
 		s3_fail(store, psprintf("store object \"%s\"", key), &resp);
@@ -627,7 +616,8 @@ s3_put_multipart(FtObjectStore *store, const char *key,
 			S3Request	preq = {.method = "PUT",.key = key,
 				.query = psprintf("partNumber=%d&%s", part, upload_query),
 				.body = data + off,.body_len = Min(part_size, len - off),
-			.want_md5 = true,.body_limit = S3_ERROR_BODY_LIMIT};
+				.want_md5 = true,.unsigned_payload = store->checked_puts,
+			.body_limit = S3_ERROR_BODY_LIMIT};
 
 			s3_perform(store->state, &preq, &resp);
 			if (resp.rc != CURLE_OK || resp.status != 200)
@@ -698,16 +688,14 @@ s3_put_multipart(FtObjectStore *store, const char *key,
 /*
  * Returns whether the service vouched for what it stored: its ETag is the
  * MD5 of the bytes sent (each part's too, for a multipart upload).  The
- * MD5 is the caller's (digests), or is computed while the service stores
- * the body, rather than in a pass of its own before the request.  A
+ * MD5 is computed while the body goes and while the service stores it
+ * (s3_request.c), rather than in a pass of its own before the request.  A
  * different ETag, whatever its cause (a damaged object, or a service whose
  * ETags are not MD5s, as S3 with SSE-KMS), makes it false, and the caller
- * reads the object back.  The parts of a multipart upload are hashed one
- * by one, so digests serve only a single PUT.
+ * reads the object back.
  */
 static bool
-s3_put(FtObjectStore *store, const char *key, const char *data, size_t len,
-	   const FtObjectDigests *digests)
+s3_put(FtObjectStore *store, const char *key, const char *data, size_t len)
 {
 	MemoryContext cxt = s3_operation_context();
 	MemoryContext old = MemoryContextSwitchTo(cxt);
@@ -717,7 +705,7 @@ s3_put(FtObjectStore *store, const char *key, const char *data, size_t len,
 	if (len > (size_t) ft_s3_multipart_threshold)
 		vouched = s3_put_multipart(store, key, data, len);
 	else
-		vouched = s3_put_single(store, key, data, len, digests);
+		vouched = s3_put_single(store, key, data, len);
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(cxt);
 	if (!vouched)

@@ -34,10 +34,12 @@ typedef struct S3Request
 	const char *body;
 	size_t		body_len;
 	size_t		read_pos;		/* how much of body curl has taken */
-	const uint8 *body_sha256;	/* the body's SHA-256, if the caller has it */
+	bool		unsigned_payload;	/* sign UNSIGNED-PAYLOAD, not the body */
 	bool		want_md5;		/* compute md5, the body's MD5 */
 	bool		md5_done;		/* md5 holds it */
 	uint8		md5[16];
+	size_t		md5_pos;		/* how much of body md5_ctx has taken */
+	struct pg_cryptohash_ctx *md5_ctx;	/* NULL until begun, and once done */
 	FtObjectWaitWork wait_work; /* run once while the service works */
 	void	   *wait_arg;
 	bool		no_retry;		/* one attempt only (abort after failure) */
@@ -97,6 +99,7 @@ extern MemoryContext s3_operation_context(void);
 
 /* Sends a request, retrying as the settings say; fills resp. */
 extern void s3_perform(S3Store *st, S3Request *req, S3Response *resp);
+extern bool s3_request_md5(S3Request *req);
 
 /* Reports a failed request: what was being done, the store, the cause. */
 extern void s3_fail(FtObjectStore *store, const char *action,

@@ -21,8 +21,12 @@
  * it adds to every request's.
  *
  * Every request is signed with SigV4 (sigv4.c) from the superuser-only
- * credential settings; the signature covers the SHA-256 of the body, so
- * the service refuses a body damaged on the way up.
+ * credential settings.  The signature covers the SHA-256 of the body, so
+ * that the service refuses a body damaged on the way up, except for the
+ * PUTs of a caller that checks them itself (FtObjectStore.checked_puts):
+ * those go as UNSIGNED-PAYLOAD, as curl and the AWS SDKs over https send
+ * them, and the ETag check, or the read-back when that fails, proves their
+ * bytes instead.
  *
  *-------------------------------------------------------------------------
  */
@@ -33,6 +37,7 @@
 #include <curl/curl.h>
 #include <openssl/evp.h>
 
+#include "common/cryptohash.h"
 #include "miscadmin.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
@@ -360,19 +365,62 @@ s3_headers_append_raw(const char *line)
 	} while (0)
 
 /*
- * The MD5 of the whole body, once: while the service reads it, rather than
- * piece by piece as curl takes it, which held each piece back.
+ * The body's MD5 is taken a piece at a time, in the gaps of the request:
+ * while the socket is full and curl waits for the service to read, and
+ * then while the service stores the body.  A piece is small enough that
+ * the service never runs short of bytes meanwhile.
  */
-static void
-s3_body_md5(S3Request *req)
-{
-	unsigned int n = 0;
+#define S3_MD5_PIECE	(64 * 1024)
 
+static void
+s3_md5_failed(S3Request *req)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INTERNAL_ERROR),
+			 errmsg("could not compute the MD5 of an S3 request's body: %s",
+					pg_cryptohash_error(req->md5_ctx))));
+}
+
+/* Hashes up to n more bytes of the body into its MD5. */
+static void
+s3_body_md5_step(S3Request *req, size_t n)
+{
 	if (!req->want_md5 || req->md5_done)
 		return;
-	req->md5_done = EVP_Digest(req->body ? req->body : "", req->body_len,
-							   req->md5, &n, EVP_md5(), NULL) == 1 &&
-		n == sizeof(req->md5);
+	if (req->md5_ctx == NULL)
+	{
+		/* owned by the resource owner, so an error cannot leak it */
+		req->md5_ctx = pg_cryptohash_create(PG_MD5);
+		req->md5_pos = 0;
+		if (pg_cryptohash_init(req->md5_ctx) < 0)
+			s3_md5_failed(req);
+	}
+	n = Min(n, req->body_len - req->md5_pos);
+	if (n > 0 && pg_cryptohash_update(req->md5_ctx,
+									  (const uint8 *) req->body + req->md5_pos,
+									  n) < 0)
+		s3_md5_failed(req);
+	req->md5_pos += n;
+	if (req->md5_pos == req->body_len)
+	{
+		if (pg_cryptohash_final(req->md5_ctx, req->md5, sizeof(req->md5)) < 0)
+			s3_md5_failed(req);
+		pg_cryptohash_free(req->md5_ctx);
+		req->md5_ctx = NULL;
+		req->md5_done = true;
+	}
+}
+
+/*
+ * Finishes the body's MD5, if wanted, and returns whether it is in md5.
+ * Every piece hashed before a retry still counts: the body is the same.
+ */
+bool
+s3_request_md5(S3Request *req)
+{
+	if (req->want_md5)
+		s3_body_md5_step(req, SIZE_MAX);
+	return req->md5_done;
 }
 
 /* What the backend does while the service works on a request. */
@@ -381,7 +429,7 @@ s3_while_waiting(S3Request *req)
 {
 	FtObjectWaitWork work = req->wait_work;
 
-	s3_body_md5(req);
+	(void) s3_request_md5(req);
 	if (work)
 	{
 		/* once, even if the request is sent again */
@@ -419,6 +467,7 @@ s3_run(CURL *h, S3Request *req)
 	CURLMsg    *msg;
 	int			running = 1;
 	int			left;
+	int			timeout;
 	bool		waited = false;
 
 	mc = curl_multi_add_handle(s3_multi, h);
@@ -440,8 +489,19 @@ s3_run(CURL *h, S3Request *req)
 			/* the answer may be in already */
 			continue;
 		}
-		/* a second at most, as curl_easy_perform waits: a cancel is seen */
-		mc = curl_multi_poll(s3_multi, NULL, 0, 1000, NULL);
+		/*
+		 * While curl waits for room in the socket, the MD5 goes on, and
+		 * the socket is looked at again at once.  Otherwise a second at
+		 * most, as curl_easy_perform waits: a cancel is seen.
+		 */
+		if (!waited && req->want_md5 && !req->md5_done)
+		{
+			s3_body_md5_step(req, S3_MD5_PIECE);
+			timeout = 0;
+		}
+		else
+			timeout = 1000;
+		mc = curl_multi_poll(s3_multi, NULL, 0, timeout, NULL);
 		if (mc != CURLM_OK)
 			break;
 	}
@@ -490,8 +550,8 @@ s3_perform_once(S3Store *st, S3Request *req, S3Response *resp)
 	url = psprintf("%s%s%s%s", st->origin, path,
 				   req->query[0] ? "?" : "", req->query);
 
-	if (req->body_sha256)
-		ft_sigv4_hex(req->body_sha256, 32, payload_hash);
+	if (req->unsigned_payload)
+		strcpy(payload_hash, FT_SIGV4_UNSIGNED_PAYLOAD);
 	else if (req->body_len == 0)
 		strcpy(payload_hash, FT_SIGV4_EMPTY_SHA256);
 	else

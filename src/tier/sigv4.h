@@ -20,6 +20,12 @@
 #define FT_SIGV4_EMPTY_SHA256 \
 	"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
+/*
+ * The payload hash of a request whose body the signature leaves out (the
+ * service then takes any body).
+ */
+#define FT_SIGV4_UNSIGNED_PAYLOAD "UNSIGNED-PAYLOAD"
+
 typedef struct FtSigV4Header
 {
 	const char *name;			/* any case; signed in lower case */

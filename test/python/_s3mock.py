@@ -8,6 +8,8 @@ Unlike s3rver, it checks the SigV4 signature of every request with
 botocore (python3-boto3), an implementation independent of ftstore's, and
 the body against x-amz-content-sha256; a request that fails either is
 refused with 403 SignatureDoesNotMatch and counted in `bad_signatures`.
+x-amz-content-sha256: UNSIGNED-PAYLOAD (S3 takes any body then) is
+accepted on a PUT only, and the PUT listed in `unsigned` as (path, query).
 
 Faults are queued in `faults`: each request takes the first one, if any.
 A fault is a tuple whose first item names it:
@@ -76,6 +78,7 @@ class MockS3:
         self.client_ports = set()  # one per connection the client opened
         self.verified = 0
         self.bad_signatures = 0
+        self.unsigned = []         # (path, query) of the unsigned PUTs
         self.faults = []
         self.fault_forever = None
         self.lock = threading.Lock()
@@ -128,7 +131,10 @@ class MockS3:
             if required not in signed:
                 return False
         claimed = headers.get("x-amz-content-sha256")
-        if claimed != hashlib.sha256(body).hexdigest():
+        if claimed == "UNSIGNED-PAYLOAD":
+            if method != "PUT":
+                return False
+        elif claimed != hashlib.sha256(body).hexdigest():
             return False
         amz_date = headers["x-amz-date"]
         if amz_date[:8] != date:
@@ -194,6 +200,8 @@ class MockS3:
                         "The request signature we calculated does not match."))
                 with mock.lock:
                     mock.verified += 1
+                    if self.headers.get("x-amz-content-sha256") == "UNSIGNED-PAYLOAD":
+                        mock.unsigned.append((parts.path, query))
 
                 # Where the bucket is named: host or path.
                 host = self.headers.get("Host", "").split(":")[0]

@@ -174,8 +174,17 @@ def run_mock(tmp):
             # 1. Digest mode: no read-back when every ETag is the MD5.
             store(cur, "v_mock", blobs)
             gets = mock.count("GET")
+            first = len(mock.requests)
             moved, err = offload(cur, "v_mock")
             check(moved == 3 and err is None, f"mock: offload moves 3 blobs: {moved} {err}")
+            # Its PUTs (2 objects, 3 parts) go unsigned, as the ETag check
+            # proves their bytes; everything else is signed with its body.
+            puts = [(r[1], r[2]) for r in mock.requests[first:] if r[0] == "PUT"]
+            check(len(puts) == 5 and mock.unsigned == puts,
+                  f"mock: the offload's 5 PUTs, and nothing else, go as UNSIGNED-PAYLOAD: "
+                  f"{len(puts)} {len(mock.unsigned)}")
+            check(sum(1 for r in mock.requests[first:] if r[0] == "POST") == 2,
+                  "mock: the multipart upload's 2 POSTs are signed with their bodies")
             check(mock.count("GET") == gets,
                   f"mock: the digest-mode offload sends no GET ({mock.count('GET') - gets})")
             check(len(mock.completed) == 1 and mock.completed[0][1] == [1, 2, 3],
@@ -270,6 +279,15 @@ def run_mock(tmp):
             got, err = read(cur, "v_liar2")
             check(got is None and err is not None and err.sqlstate == "XX001",
                   f"mock: the damaged object is refused on read: {got} {err}")
+
+            # A put nobody checks (ftstore.object_put) signs its body.
+            unsigned = len(mock.unsigned)
+            cur.execute("SELECT ftstore.object_put(%s, 'probe', %s)",
+                        (f"s3://{BUCKET}/{PREFIX}", b"\x00probe\xff" * 1000))
+            obj = mock.objects.get(f"{PREFIX}/probe")
+            check(len(mock.unsigned) == unsigned and obj is not None
+                  and obj[0] == b"\x00probe\xff" * 1000,
+                  f"mock: object_put signs its body's SHA-256: {mock.unsigned[unsigned:]}")
 
         check(mock.bad_signatures == 0 and mock.verified == len(mock.requests),
               f"mock: every request is signed as botocore signs it "
