@@ -122,6 +122,41 @@ set_aad(EVP_CIPHER_CTX *ctx, const uint8 *sha256, const char *header)
 				 errmsg("could not set the associated data of the cipher")));
 }
 
+static void
+write_header(char *header, int codec_id, bool encrypted, int32 key_id,
+			 size_t len, size_t payload_len)
+{
+	memcpy(header, "FTB1", 4);
+	header[4] = 1;
+	header[5] = (char) codec_id;
+	header[6] = encrypted ? FLAG_ENCRYPTED : 0;
+	header[7] = 0;
+	put_be32(header + 8, (uint32) (encrypted ? key_id : 0));
+	put_be32(header + 12, (uint32) ((uint64) len >> 32));
+	put_be32(header + 16, (uint32) len);
+	put_be32(header + 20, (uint32) payload_len);
+}
+
+/*
+ * Whether ft_object_encode, given no key, stores a blob of this media type
+ * as its bytes behind a header (media already compressed are not run
+ * through zstd).  The caller may then write that header itself, with
+ * ft_object_plain_header, in front of bytes it already holds in place,
+ * rather than have them copied.
+ */
+bool
+ft_object_is_plain(const char *media_type)
+{
+	return ft_media_is_compressed(media_type);
+}
+
+/* The header of a blob of len bytes stored plain: FT_OBJECT_HEADER_LEN. */
+void
+ft_object_plain_header(char *header, size_t len)
+{
+	write_header(header, CODEC_NONE, false, 0, len, len);
+}
+
 /*
  * Appends the stored form of a blob to out.  key is NULL for none; *codec
  * gets the name of the codec used ("zstd" or "none").
@@ -161,15 +196,7 @@ ft_object_encode(StringInfo out, const char *data, size_t len,
 		}
 	}
 
-	memcpy(header, "FTB1", 4);
-	header[4] = 1;
-	header[5] = (char) codec_id;
-	header[6] = key ? FLAG_ENCRYPTED : 0;
-	header[7] = 0;
-	put_be32(header + 8, (uint32) (key ? key_id : 0));
-	put_be32(header + 12, (uint32) ((uint64) len >> 32));
-	put_be32(header + 16, (uint32) len);
-	put_be32(header + 20, (uint32) payload_len);
+	write_header(header, codec_id, key != NULL, key_id, len, payload_len);
 
 	MemoryContextSwitchTo(old);
 	appendBinaryStringInfo(out, header, HEADER_LEN);

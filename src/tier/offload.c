@@ -65,10 +65,13 @@ hash_bytea(const uint8 *sha256)
  * from its TOAST table straight into buf, a buffer reused from blob to
  * blob, rather than detoasted into a new allocation per blob, whose fresh
  * pages the kernel must clear first: that costs more than the copy
- * itself.  Any other form is detoasted as usual.  Sets *data and *len.
+ * itself; the bytes start data_at bytes into buf (at least VARHDRSZ), so
+ * that a header may go in front of them.  Any other form is detoasted as
+ * usual, elsewhere.  Sets *data and *len.
  */
 static void
-hot_bytes(Datum d, StringInfo buf, const char **data, size_t *len)
+hot_bytes(Datum d, StringInfo buf, int data_at, const char **data,
+		  size_t *len)
 {
 	struct varlena *attr = (struct varlena *) DatumGetPointer(d);
 	struct varatt_external toast_pointer;
@@ -94,9 +97,10 @@ hot_bytes(Datum d, StringInfo buf, const char **data, size_t *len)
 		return;
 	}
 	size = VARATT_EXTERNAL_GET_EXTSIZE(toast_pointer);
+	Assert(data_at >= VARHDRSZ);
 	resetStringInfo(buf);
-	enlargeStringInfo(buf, VARHDRSZ + size);
-	result = (struct varlena *) buf->data;
+	enlargeStringInfo(buf, data_at + size);
+	result = (struct varlena *) (buf->data + data_at - VARHDRSZ);
 	SET_VARSIZE(result, VARHDRSZ + size);
 	if (size > 0)
 	{
@@ -239,8 +243,12 @@ prepare_one(OffloadState *st, const uint8 *sha256, OffloadBlob *b)
 	bool		isnull;
 	SPITupleTable *locked;
 	char	   *media_type;
+	Datum		hot;
 	const char *data;
 	size_t		len;
+	int32		key_id = 0;
+	uint8		k[32];
+	bool		encrypt;
 	int			ret;
 
 	args[0] = PointerGetDatum(hash_bytea(sha256));
@@ -264,11 +272,37 @@ prepare_one(OffloadState *st, const uint8 *sha256, OffloadBlob *b)
 	}
 	locked = SPI_tuptable;
 	media_type = SPI_getvalue(locked->vals[0], locked->tupdesc, 1);
-	hot_bytes(SPI_getbinval(locked->vals[0], locked->tupdesc, 2, &isnull),
-			  &st->hot, &data, &len);
+	hot = SPI_getbinval(locked->vals[0], locked->tupdesc, 2, &isnull);
 	memcpy(b->sha256, sha256, FT_SHA256_LEN);
-	encode_cold(sha256, data, len, media_type, &b->obj, &b->codec,
-				&b->key_id);
+	encrypt = ft_tier_key(&key_id, k);
+	if (!encrypt && ft_object_is_plain(media_type))
+	{
+		/*
+		 * Stored as it is: the hot copy is read straight in behind the
+		 * header, one copy of its bytes fewer than encoding them.
+		 */
+		hot_bytes(hot, &b->obj, FT_OBJECT_HEADER_LEN, &data, &len);
+		if (data != b->obj.data + FT_OBJECT_HEADER_LEN)
+		{
+			resetStringInfo(&b->obj);
+			enlargeStringInfo(&b->obj, FT_OBJECT_HEADER_LEN + len);
+			memcpy(b->obj.data + FT_OBJECT_HEADER_LEN, data, len);
+		}
+		ft_object_plain_header(b->obj.data, len);
+		b->obj.len = FT_OBJECT_HEADER_LEN + len;
+		b->obj.data[b->obj.len] = '\0';
+		b->codec = "none";
+		b->key_id = 0;
+	}
+	else
+	{
+		hot_bytes(hot, &st->hot, VARHDRSZ, &data, &len);
+		resetStringInfo(&b->obj);
+		ft_object_encode(&b->obj, data, len, sha256, media_type, key_id,
+						 encrypt ? k : NULL, &b->codec);
+		b->key_id = key_id;
+	}
+	explicit_bzero(k, sizeof(k));
 	/* the tuple (with the bytes of a blob stored inline) goes now */
 	SPI_freetuptable(locked);
 	return true;

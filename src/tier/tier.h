@@ -89,6 +89,8 @@ extern int	ft_tier_export_media(struct FtSample *s, const char *dir);
 
 /* codec.c: the stored form of an object: zstd, AES-256-GCM */
 extern bool ft_media_is_compressed(const char *media_type);
+extern bool ft_object_is_plain(const char *media_type);
+extern void ft_object_plain_header(char *header, size_t len);
 extern void ft_object_encode(StringInfo out, const char *data, size_t len,
 							 const uint8 *sha256, const char *media_type,
 							 int32 key_id, const uint8 *key,

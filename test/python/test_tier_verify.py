@@ -280,6 +280,38 @@ def run_mock(tmp):
             check(got is None and err is not None and err.sqlstate == "XX001",
                   f"mock: the damaged object is refused on read: {got} {err}")
 
+            # 5. The forms of a JPEG's hot copy: out of line (read straight
+            # in behind the header), inline (copied), and under a key
+            # (encrypted, not plain).
+            tiny = jpeg("tiny", 300)
+            mid = jpeg("mid", 70 * 1024 + 3)
+            store(cur, "v_forms", [(tiny, "image/jpeg"), (mid, "image/jpeg")])
+            cur.execute("SELECT pg_column_size(h.data) < 1000 FROM ftstore.blob_hot h"
+                        " WHERE h.sha256 = sha256(%s)", (tiny,))
+            check(cur.fetchone()[0], "mock: the 300-byte blob's hot copy is inline")
+            moved, err = offload(cur, "v_forms")
+            check(moved == 2 and mock.objects[key_of(tiny)][0] == header(tiny) + tiny
+                  and mock.objects[key_of(mid)][0] == header(mid) + mid,
+                  f"mock: inline and out-of-line hot copies make the same objects: {moved} {err}")
+            got, err = read(cur, "v_forms")
+            check(got == [hashlib.sha256(tiny).hexdigest(), hashlib.sha256(mid).hexdigest()],
+                  f"mock: and read back right: {err}")
+            keyed = jpeg("keyed", 90 * 1024)
+            store(cur, "v_keyed", [(keyed, "image/jpeg")])
+            cur.execute("INSERT INTO ftstore.blob_keys (key)"
+                        " VALUES (sha256('test_tier_verify key')) RETURNING id")
+            key_id = cur.fetchone()[0]
+            moved, err = offload(cur, "v_keyed")
+            obj = mock.objects.get(key_of(keyed), (b"",))[0]
+            check(moved == 1 and obj[:4] == b"FTB1" and obj[6] == 1
+                  and int.from_bytes(obj[8:12], "big") == key_id
+                  and keyed[4:4096] not in obj,
+                  f"mock: under a key, a JPEG is stored encrypted: {moved} {err} {obj[:12]}")
+            got, err = read(cur, "v_keyed")
+            check(got == [hashlib.sha256(keyed).hexdigest()],
+                  f"mock: and reads back right: {err}")
+            cur.execute("UPDATE ftstore.blob_keys SET retired = true WHERE id = %s", (key_id,))
+
             # A put nobody checks (ftstore.object_put) signs its body.
             unsigned = len(mock.unsigned)
             cur.execute("SELECT ftstore.object_put(%s, 'probe', %s)",
