@@ -18,7 +18,10 @@ Checked here against python's own MD5 and SHA-256 of the bytes:
    cost a read-back and pass; a service that lies about its ETag is
    caught by read_back, and in digest mode by the first read, never
    with wrong bytes; a first GET cut short, retried, still gives the
-   right bytes and cache file;
+   right bytes and cache file; the offload's PUTs go as UNSIGNED-PAYLOAD
+   (the ETag check proves their bytes) and nothing else does, object_put
+   signs its body; a JPEG's hot copy inline or out of line makes the
+   same object (header and bytes), and under a key an encrypted one;
 2. s3rver 3.7.1 through a proxy that flips a byte of each PUT body on
    the way: s3rver takes a body whose Content-MD5 and
    x-amz-content-sha256 are wrong (it checks neither, so only ftstore's
