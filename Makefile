@@ -38,6 +38,7 @@ OBJS = \
 	src/tier/blob.o \
 	src/tier/media.o \
 	src/tier/codec.o \
+	src/tier/md5_lanes.o \
 	src/tier/cache.o \
 	src/tier/fetch.o \
 	src/tier/offload.o \

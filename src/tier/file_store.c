@@ -99,7 +99,8 @@ make_parents(const char *path)
  * the file system holds, and that read is cheap here (the page cache).
  */
 static bool
-file_put(FtObjectStore *store, const char *key, const char *data, size_t len)
+file_put(FtObjectStore *store, const char *key, const char *data, size_t len,
+		 const uint8 *md5)
 {
 	char	   *path = object_path(store, key);
 	char	   *slash = strrchr(path, '/');

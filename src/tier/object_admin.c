@@ -50,7 +50,7 @@ ft_object_put(PG_FUNCTION_ARGS)
 	bytea	   *data = PG_GETARG_BYTEA_PP(2);
 
 	(void) store->ops->put(store, key, VARDATA_ANY(data),
-						   VARSIZE_ANY_EXHDR(data));
+						   VARSIZE_ANY_EXHDR(data), NULL);
 	store->ops->close(store);
 	PG_RETURN_VOID();
 }

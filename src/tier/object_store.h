@@ -57,10 +57,11 @@ typedef struct FtObjectStoreOps
 	 * Returns true when the store vouches that it now holds exactly these
 	 * bytes (an S3 service's digest of what it stored equals ours), false
 	 * when it cannot say; a caller that must know then reads the object
-	 * back.
+	 * back.  md5, if not NULL, is the MD5 of data, which a store that
+	 * needs it (S3, for the ETag) then does not compute again.
 	 */
 	bool		(*put) (FtObjectStore *store, const char *key,
-						const char *data, size_t len);
+						const char *data, size_t len, const uint8 *md5);
 
 	/*
 	 * Appends the object's bytes to out; false when there is none.  tap,

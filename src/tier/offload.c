@@ -42,6 +42,7 @@
 #include "utils/timestamp.h"
 
 #include "util/subxact.h"
+#include "tier/md5_lanes.h"
 #include "tier/tier.h"
 
 PG_FUNCTION_INFO_V1(ft_offload);
@@ -115,18 +116,18 @@ hot_bytes(Datum d, StringInfo buf, int data_at, const char **data,
 
 /*
  * Puts an object and makes sure the copy is the bytes written: the store
- * vouches for it, or it is read back.
+ * vouches for it, or it is read back.  md5, if not NULL, is the object's.
  */
 static void
 put_verified(FtObjectStore *store, const char *key, const StringInfo obj,
-			 const char *hex)
+			 const uint8 *md5, const char *hex)
 {
 	StringInfoData back;
 	bool		vouched;
 
 	/* what put does not vouch for is read back below */
 	store->checked_puts = true;
-	vouched = store->ops->put(store, key, obj->data, obj->len);
+	vouched = store->ops->put(store, key, obj->data, obj->len, md5);
 	if (vouched && ft_offload_verify == FT_OFFLOAD_VERIFY_DIGEST)
 		return;
 	initStringInfo(&back);
@@ -179,32 +180,51 @@ write_cold(FtObjectStore *primary, FtObjectStore *mirror,
 	ft_hex(sha256, FT_SHA256_LEN, hex);
 	ft_object_key(hex, key);
 	encode_cold(sha256, data, len, media_type, obj, codec, key_id);
-	put_verified(primary, key, obj, hex);
+	put_verified(primary, key, obj, NULL, hex);
 	if (mirror)
-		put_verified(mirror, key, obj, hex);
+		put_verified(mirror, key, obj, NULL, hex);
 	*stored_bytes = obj->len;
 }
 
 /*
- * An offload is a pipeline of three blobs: while the object of one is on
- * its way to the store, the one before it, verified, is marked cold, and
- * the one after it is locked, read and encoded.  With an S3 store that
- * work runs while the service stores the object (the store's wait work),
- * where it costs no time; the file store has no such wait, and it runs
- * after the put.  Each blob is marked cold only once its own copies are
- * verified, in the caller's transaction as before, so the pipeline
- * changes nothing of what a crash or an error leaves behind.
+ * An offload is a pipeline: while the object of one blob is on its way to
+ * the store, the blob before it, verified, is marked cold, and the blobs
+ * after it are locked, read and encoded.  With an S3 store that work runs
+ * while the service stores the object (the store's wait work); the file
+ * store has no such wait, and it runs after the put.  Each blob is marked
+ * cold only once its own copies are verified, in the caller's transaction
+ * as before, so the pipeline changes nothing of what a crash or an error
+ * leaves behind.
+ *
+ * Blobs are prepared in batches of up to OFFLOAD_BATCH, so that the MD5s
+ * their puts need (for the ETag check) are computed together, eight at a
+ * time (md5_lanes.c): the MD5 is most of the backend's CPU in an offload,
+ * and on a machine shared with the service every cycle counts.  A batch
+ * ends early with a large blob (over OFFLOAD_SMALL bytes), whose object
+ * takes a buffer of its own and whose MD5 is computed while it is sent;
+ * so memory stays at 2 * OFFLOAD_BATCH small buffers and two large ones.
  */
+#define OFFLOAD_BATCH	8
+#define OFFLOAD_SMALL	(1024 * 1024)
 
 /* A blob locked and encoded, ready to be put. */
 typedef struct OffloadBlob
 {
-	bool		ready;
 	uint8		sha256[FT_SHA256_LEN];
 	const char *codec;			/* a constant string */
 	int32		key_id;
-	StringInfoData obj;			/* its stored form; kept from blob to blob */
+	StringInfo	obj;			/* its stored form, in a buffer of its batch */
+	bool		has_md5;		/* md5 is obj's */
+	uint8		md5[16];
 } OffloadBlob;
+
+typedef struct OffloadBatch
+{
+	int			n;
+	OffloadBlob blobs[OFFLOAD_BATCH];
+	StringInfoData small[OFFLOAD_BATCH];	/* kept from batch to batch */
+	StringInfoData large;		/* for the large blob a batch may end with */
+} OffloadBatch;
 
 /* A blob whose copies are verified, to be marked cold. */
 typedef struct OffloadDone
@@ -222,8 +242,9 @@ typedef struct OffloadState
 	uint64		next;			/* the next of them to prepare */
 	bool		mirrored;
 	StringInfoData hot;			/* a hot copy; kept from blob to blob */
-	OffloadBlob blobs[2];		/* the one being put, and the next */
-	OffloadBlob *prepare;		/* which of them the wait work fills */
+	OffloadBatch batches[2];	/* the one being put, and the next */
+	OffloadBatch *prepare;		/* which of them the wait work fills */
+	bool		prepare_due;
 	bool		have_done;
 	OffloadDone done;
 	int64		moved;
@@ -232,12 +253,15 @@ typedef struct OffloadState
 
 /*
  * Locks a blob's catalog row, which must still say hot, and encodes its
- * hot copy into b; false when it is no longer hot.
+ * hot copy as the next blob of the batch; false when it is no longer hot.
+ * *large tells whether it took the batch's large buffer.
  */
 static bool
-prepare_one(OffloadState *st, const uint8 *sha256, OffloadBlob *b)
+prepare_one(OffloadState *st, const uint8 *sha256, OffloadBatch *batch,
+			bool *large)
 {
 	static SPIPlanPtr lock_plan = NULL;
+	OffloadBlob *b = &batch->blobs[batch->n];
 	Oid			argtypes[1] = {BYTEAOID};
 	Datum		args[1];
 	bool		isnull;
@@ -254,7 +278,7 @@ prepare_one(OffloadState *st, const uint8 *sha256, OffloadBlob *b)
 	args[0] = PointerGetDatum(hash_bytea(sha256));
 	/* Planned once a session: the statement is the same for every blob. */
 	ret = SPI_execute_plan(ft_tier_plan(&lock_plan,
-										"SELECT c.media_type, h.data"
+										"SELECT c.media_type, h.data, c.bytes"
 										" FROM ftstore.blob_catalog c"
 										" JOIN ftstore.blob_hot h"
 										" ON h.sha256 OPERATOR(pg_catalog.=) c.sha256"
@@ -273,6 +297,10 @@ prepare_one(OffloadState *st, const uint8 *sha256, OffloadBlob *b)
 	locked = SPI_tuptable;
 	media_type = SPI_getvalue(locked->vals[0], locked->tupdesc, 1);
 	hot = SPI_getbinval(locked->vals[0], locked->tupdesc, 2, &isnull);
+	*large = DatumGetInt64(SPI_getbinval(locked->vals[0], locked->tupdesc, 3,
+										 &isnull)) > OFFLOAD_SMALL;
+	b->obj = *large ? &batch->large : &batch->small[batch->n];
+	b->has_md5 = false;
 	memcpy(b->sha256, sha256, FT_SHA256_LEN);
 	encrypt = ft_tier_key(&key_id, k);
 	if (!encrypt && ft_object_is_plain(media_type))
@@ -281,24 +309,24 @@ prepare_one(OffloadState *st, const uint8 *sha256, OffloadBlob *b)
 		 * Stored as it is: the hot copy is read straight in behind the
 		 * header, one copy of its bytes fewer than encoding them.
 		 */
-		hot_bytes(hot, &b->obj, FT_OBJECT_HEADER_LEN, &data, &len);
-		if (data != b->obj.data + FT_OBJECT_HEADER_LEN)
+		hot_bytes(hot, b->obj, FT_OBJECT_HEADER_LEN, &data, &len);
+		if (data != b->obj->data + FT_OBJECT_HEADER_LEN)
 		{
-			resetStringInfo(&b->obj);
-			enlargeStringInfo(&b->obj, FT_OBJECT_HEADER_LEN + len);
-			memcpy(b->obj.data + FT_OBJECT_HEADER_LEN, data, len);
+			resetStringInfo(b->obj);
+			enlargeStringInfo(b->obj, FT_OBJECT_HEADER_LEN + len);
+			memcpy(b->obj->data + FT_OBJECT_HEADER_LEN, data, len);
 		}
-		ft_object_plain_header(b->obj.data, len);
-		b->obj.len = FT_OBJECT_HEADER_LEN + len;
-		b->obj.data[b->obj.len] = '\0';
+		ft_object_plain_header(b->obj->data, len);
+		b->obj->len = FT_OBJECT_HEADER_LEN + len;
+		b->obj->data[b->obj->len] = '\0';
 		b->codec = "none";
 		b->key_id = 0;
 	}
 	else
 	{
 		hot_bytes(hot, &st->hot, VARHDRSZ, &data, &len);
-		resetStringInfo(&b->obj);
-		ft_object_encode(&b->obj, data, len, sha256, media_type, key_id,
+		resetStringInfo(b->obj);
+		ft_object_encode(b->obj, data, len, sha256, media_type, key_id,
 						 encrypt ? k : NULL, &b->codec);
 		b->key_id = key_id;
 	}
@@ -308,16 +336,52 @@ prepare_one(OffloadState *st, const uint8 *sha256, OffloadBlob *b)
 	return true;
 }
 
-/* Fills b with the next blob that is still hot, if any. */
+/*
+ * Fills batch with the next blobs that are still hot, if any, and computes
+ * the MD5s of its small ones together.
+ */
 static void
-prepare_next(OffloadState *st, OffloadBlob *b)
+prepare_batch(OffloadState *st, OffloadBatch *batch)
 {
-	b->ready = false;
-	while (!b->ready && st->next < st->n)
+	const char *msgs[OFFLOAD_BATCH];
+	size_t		lens[OFFLOAD_BATCH];
+	uint8		md5s[OFFLOAD_BATCH * 16];
+	int			nsmall = 0;
+
+	batch->n = 0;
+	while (batch->n < OFFLOAD_BATCH && st->next < st->n)
 	{
+		bool		large = false;
+		bool		ready;
+
 		CHECK_FOR_INTERRUPTS();
-		b->ready = prepare_one(st, st->hashes + st->next * FT_SHA256_LEN, b);
+		ready = prepare_one(st, st->hashes + st->next * FT_SHA256_LEN, batch,
+							&large);
 		st->next++;
+		if (!ready)
+			continue;
+		batch->n++;
+		if (large)
+			break;
+	}
+	for (int i = 0; i < batch->n; i++)
+	{
+		if (batch->blobs[i].obj == &batch->large)
+			continue;
+		msgs[nsmall] = batch->blobs[i].obj->data;
+		lens[nsmall++] = batch->blobs[i].obj->len;
+	}
+	/* one small blob alone is hashed as it is sent, as a large one is */
+	if (nsmall < 2)
+		return;
+	ft_md5_many(nsmall, msgs, lens, md5s);
+	nsmall = 0;
+	for (int i = 0; i < batch->n; i++)
+	{
+		if (batch->blobs[i].obj == &batch->large)
+			continue;
+		memcpy(batch->blobs[i].md5, md5s + 16 * nsmall++, 16);
+		batch->blobs[i].has_md5 = true;
 	}
 }
 
@@ -359,8 +423,8 @@ mark_cold(OffloadState *st, const OffloadDone *d)
 }
 
 /*
- * The offload's part of a put's wait: the blob before is marked cold, the
- * next one prepared.
+ * The offload's part of a put's wait: the blob before is marked cold, and
+ * during the first put of a batch the next batch is prepared.
  */
 static void
 offload_wait_work(void *arg)
@@ -373,7 +437,11 @@ offload_wait_work(void *arg)
 		mark_cold(st, &st->done);
 		st->have_done = false;
 	}
-	prepare_next(st, st->prepare);
+	if (st->prepare_due)
+	{
+		st->prepare_due = false;
+		prepare_batch(st, st->prepare);
+	}
 	MemoryContextSwitchTo(old);
 }
 
@@ -422,43 +490,54 @@ offload_where(const char *query, int nargs, Oid *argtypes, Datum *args)
 	st.n = n;
 	st.mirrored = mirror != NULL;
 	initStringInfo(&st.hot);
-	initStringInfo(&st.blobs[0].obj);
-	initStringInfo(&st.blobs[1].obj);
+	for (int i = 0; i < 2; i++)
+	{
+		for (int j = 0; j < OFFLOAD_BATCH; j++)
+			initStringInfo(&st.batches[i].small[j]);
+		initStringInfo(&st.batches[i].large);
+	}
 	st.work_cxt = AllocSetContextCreate(CurrentMemoryContext, "ftstore offload",
 										ALLOCSET_DEFAULT_SIZES);
 
 	old = MemoryContextSwitchTo(st.work_cxt);
-	prepare_next(&st, &st.blobs[0]);
+	prepare_batch(&st, &st.batches[0]);
 	MemoryContextSwitchTo(old);
-	while (st.blobs[cur].ready)
+	while (st.batches[cur].n > 0)
 	{
-		OffloadBlob *b = &st.blobs[cur];
-		char		hex[FT_SHA256_HEX_LEN + 1];
-		char		key[FT_OBJECT_KEY_LEN];
+		OffloadBatch *batch = &st.batches[cur];
 
-		CHECK_FOR_INTERRUPTS();
-		ft_hex(b->sha256, FT_SHA256_LEN, hex);
-		ft_object_key(hex, key);
-		st.prepare = &st.blobs[1 - cur];
-		primary->wait_work = offload_wait_work;
-		primary->wait_arg = &st;
-		put_verified(primary, key, &b->obj, hex);
-		if (primary->wait_work)
+		st.prepare = &st.batches[1 - cur];
+		st.prepare_due = true;
+		for (int i = 0; i < batch->n; i++)
 		{
-			/* the store did not run it */
-			primary->wait_work = NULL;
-			offload_wait_work(&st);
-		}
-		if (mirror)
-			put_verified(mirror, key, &b->obj, hex);
+			OffloadBlob *b = &batch->blobs[i];
+			const uint8 *md5 = b->has_md5 ? b->md5 : NULL;
+			char		hex[FT_SHA256_HEX_LEN + 1];
+			char		key[FT_OBJECT_KEY_LEN];
 
-		/* b's copies are verified: it is marked cold during the next put */
-		memcpy(st.done.sha256, b->sha256, FT_SHA256_LEN);
-		st.done.codec = b->codec;
-		st.done.key_id = b->key_id;
-		st.done.stored_bytes = b->obj.len;
-		st.have_done = true;
-		MemoryContextReset(st.work_cxt);
+			CHECK_FOR_INTERRUPTS();
+			ft_hex(b->sha256, FT_SHA256_LEN, hex);
+			ft_object_key(hex, key);
+			primary->wait_work = offload_wait_work;
+			primary->wait_arg = &st;
+			put_verified(primary, key, b->obj, md5, hex);
+			if (primary->wait_work)
+			{
+				/* the store did not run it */
+				primary->wait_work = NULL;
+				offload_wait_work(&st);
+			}
+			if (mirror)
+				put_verified(mirror, key, b->obj, md5, hex);
+
+			/* b's copies are verified: marked cold during the next put */
+			memcpy(st.done.sha256, b->sha256, FT_SHA256_LEN);
+			st.done.codec = b->codec;
+			st.done.key_id = b->key_id;
+			st.done.stored_bytes = b->obj->len;
+			st.have_done = true;
+			MemoryContextReset(st.work_cxt);
+		}
 		cur = 1 - cur;
 	}
 	if (st.have_done)
@@ -470,8 +549,12 @@ offload_where(const char *query, int nargs, Oid *argtypes, Datum *args)
 
 	MemoryContextDelete(st.work_cxt);
 	pfree(st.hot.data);
-	pfree(st.blobs[0].obj.data);
-	pfree(st.blobs[1].obj.data);
+	for (int i = 0; i < 2; i++)
+	{
+		for (int j = 0; j < OFFLOAD_BATCH; j++)
+			pfree(st.batches[i].small[j].data);
+		pfree(st.batches[i].large.data);
+	}
 	primary->ops->close(primary);
 	if (mirror)
 		mirror->ops->close(mirror);

@@ -65,7 +65,7 @@ static int	ft_s3_list_max_keys = 1000;
 static bool s3_preloaded = false;
 
 static bool s3_put(FtObjectStore *store, const char *key,
-				   const char *data, size_t len);
+				   const char *data, size_t len, const uint8 *md5);
 static bool s3_get(FtObjectStore *store, const char *key, StringInfo out,
 				   FtObjectTap tap, void *tap_arg);
 static bool s3_head(FtObjectStore *store, const char *key, uint64 *size);
@@ -524,7 +524,7 @@ s3_etag_is(const char *etag, const uint8 *md5, int nparts)
  */
 static bool
 s3_put_single(FtObjectStore *store, const char *key,
-			  const char *data, size_t len)
+			  const char *data, size_t len, const uint8 *data_md5)
 {
 	uint8		md5[16];
 	S3Request	req = {.method = "PUT",.key = key,.query = "",
@@ -535,6 +535,11 @@ s3_put_single(FtObjectStore *store, const char *key,
 	S3Response	resp = {0};
 
 	store->wait_work = NULL;
+	if (data_md5)
+	{
+		memcpy(req.md5, data_md5, 16);
+		req.md5_done = true;
+	}
 	s3_perform(store->state, &req, &resp);
 	if (resp.rc != CURLE_OK || resp.status != 200)
 		s3_fail(store, psprintf("store object \"%s\"", key), &resp);
@@ -688,14 +693,16 @@ s3_put_multipart(FtObjectStore *store, const char *key,
 /*
  * Returns whether the service vouched for what it stored: its ETag is the
  * MD5 of the bytes sent (each part's too, for a multipart upload).  The
- * MD5 is computed while the body goes and while the service stores it
- * (s3_request.c), rather than in a pass of its own before the request.  A
+ * MD5 is the caller's, or is computed while the body goes and while the
+ * service stores it (s3_request.c), rather than in a pass of its own
+ * before the request; a multipart upload's parts are hashed that way.  A
  * different ETag, whatever its cause (a damaged object, or a service whose
  * ETags are not MD5s, as S3 with SSE-KMS), makes it false, and the caller
  * reads the object back.
  */
 static bool
-s3_put(FtObjectStore *store, const char *key, const char *data, size_t len)
+s3_put(FtObjectStore *store, const char *key, const char *data, size_t len,
+	   const uint8 *md5)
 {
 	MemoryContext cxt = s3_operation_context();
 	MemoryContext old = MemoryContextSwitchTo(cxt);
@@ -705,7 +712,7 @@ s3_put(FtObjectStore *store, const char *key, const char *data, size_t len)
 	if (len > (size_t) ft_s3_multipart_threshold)
 		vouched = s3_put_multipart(store, key, data, len);
 	else
-		vouched = s3_put_single(store, key, data, len);
+		vouched = s3_put_single(store, key, data, len, md5);
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(cxt);
 	if (!vouched)
