@@ -22,6 +22,9 @@ Checked here against python's own MD5 and SHA-256 of the bytes:
    (the ETag check proves their bytes) and nothing else does, object_put
    signs its body; a JPEG's hot copy inline or out of line makes the
    same object (header and bytes), and under a key an encrypted one;
+   33 blobs of lengths around MD5's block and padding limits, compressed
+   ones and ones over 1 MB among them, offloaded in batches whose MD5s are
+   computed together, need no read-back (every ETag matched);
 2. s3rver 3.7.1 through a proxy that flips a byte of each PUT body on
    the way: s3rver takes a body whose Content-MD5 and
    x-amz-content-sha256 are wrong (it checks neither, so only ftstore's
@@ -314,6 +317,30 @@ def run_mock(tmp):
             check(got == [hashlib.sha256(keyed).hexdigest()],
                   f"mock: and reads back right: {err}")
             cur.execute("UPDATE ftstore.blob_keys SET retired = true WHERE id = %s", (key_id,))
+
+            # 6. Blobs prepared in batches of eight, their MD5s computed
+            # together (md5_lanes.c): objects of every length around MD5's
+            # 64-byte blocks and its 56-byte padding limit, compressed ones
+            # among them, batches that end early at a blob over 1 MB. Had
+            # any MD5 been wrong, its ETag would not match and the copy
+            # would be read back: no GET means every one was right.
+            sizes = ([n - 24 for n in (25, 55, 56, 57, 63, 64, 65, 119, 120, 121, 127, 128, 129)]
+                     + [1000, 4096, 65512, 65536, 70001, 262144, 300007,
+                        1024 * 1024, 1024 * 1024 + 1, 3 * MB + 5, 140, 77777, 2 * MB, 9, 12345])
+            lanes = [(jpeg(f"lane{i}", n), "image/jpeg") for i, n in enumerate(sizes)]
+            lanes += [((f"text {i} " * (i * 900 + 7)).encode(), "text/plain") for i in range(5)]
+            store(cur, "v_lanes", lanes)
+            gets = mock.count("GET")
+            moved, err = offload(cur, "v_lanes")
+            check(moved == len(lanes) and err is None and mock.count("GET") == gets,
+                  f"mock: {len(lanes)} blobs in batches, every MD5 right, no read-back: "
+                  f"{moved} {err} {mock.count('GET') - gets} GETs")
+            check(all(mock.objects.get(key_of(d), (b"",))[0] == header(d) + d
+                      for d, media in lanes if media == "image/jpeg"),
+                  "mock: every plain object is its header and its bytes")
+            got, err = read(cur, "v_lanes")
+            check(got == [hashlib.sha256(d).hexdigest() for d, _ in lanes],
+                  f"mock: and every blob reads back right: {err}")
 
             # A put nobody checks (ftstore.object_put) signs its body.
             unsigned = len(mock.unsigned)
