@@ -235,9 +235,9 @@ md5_blocks8(uint32 *ha, uint32 *hb, uint32 *hc, uint32 *hd,
 		transpose8(q, 32, m + 8);
 #define MD5_STEP8(F, i) \
 		do { \
-			__m256i		t = _mm256_add_epi32(_mm256_add_epi32(a, (F)), \
-											 _mm256_add_epi32(_mm256_set1_epi32((int) md5_k[i]), \
-															  m[md5_g[i]])); \
+			__m256i		k = _mm256_set1_epi32((int) md5_k[i]); \
+			__m256i		t = _mm256_add_epi32(k, m[md5_g[i]]); \
+			t = _mm256_add_epi32(_mm256_add_epi32(a, (F)), t); \
 			t = _mm256_or_si256(_mm256_slli_epi32(t, md5_s[i]), \
 								_mm256_srli_epi32(t, 32 - md5_s[i])); \
 			a = d; \
@@ -260,7 +260,9 @@ md5_blocks8(uint32 *ha, uint32 *hb, uint32 *hc, uint32 *hd,
 			MD5_STEP8(_mm256_xor_si256(_mm256_xor_si256(b, c), d), i);
 #pragma GCC unroll 16
 		for (int i = 48; i < 64; i++)
-			MD5_STEP8(_mm256_xor_si256(c, _mm256_or_si256(b, _mm256_xor_si256(d, ones))), i);
+			MD5_STEP8(_mm256_xor_si256(c,
+									   _mm256_or_si256(b, _mm256_xor_si256(d, ones))),
+					  i);
 #undef MD5_STEP8
 		a = _mm256_add_epi32(a, a0);
 		b = _mm256_add_epi32(b, b0);
@@ -323,7 +325,8 @@ ft_md5_many(int n, const char *const *msgs, const size_t *lens, uint8 *out)
 
 				if (lens[i] < 64)
 				{
-					md5_finish(h, (const uint8 *) msgs[i], lens[i], out + 16 * i);
+					md5_finish(h, (const uint8 *) msgs[i], lens[i],
+							   out + 16 * i);
 					continue;
 				}
 				msg[j] = i;
