@@ -143,8 +143,9 @@ md5_finish(uint32 *h, const uint8 *tail, size_t len, uint8 *out)
 	}
 }
 
-static void
-md5_one(const char *msg, size_t len, uint8 *out)
+/* The MD5 of one message, by OpenSSL. */
+void
+ft_md5(const char *msg, size_t len, uint8 *out)
 {
 	unsigned int n = 0;
 
@@ -299,7 +300,7 @@ ft_md5_many(int n, const char *const *msgs, const size_t *lens, uint8 *out)
 #endif
 	{
 		for (int i = 0; i < n; i++)
-			md5_one(msgs[i], lens[i], out + 16 * i);
+			ft_md5(msgs[i], lens[i], out + 16 * i);
 		return;
 	}
 

@@ -12,6 +12,7 @@
  * The MD5 of each of the n messages msgs[i] of lens[i] bytes, into the 16
  * bytes at out + 16 * i; eight at a time where the CPU has AVX2.
  */
+extern void ft_md5(const char *msg, size_t len, uint8 *out);
 extern void ft_md5_many(int n, const char *const *msgs, const size_t *lens,
 						uint8 *out);
 

@@ -13,8 +13,6 @@
  */
 #include "postgres.h"
 
-#include <openssl/evp.h>
-
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
@@ -23,6 +21,7 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
+#include "tier/md5_lanes.h"
 #include "tier/object_store.h"
 #include "tier/s3.h"
 #include "tier/sigv4.h"
@@ -462,18 +461,6 @@ s3_close(FtObjectStore *store)
  * ------------------------------------------------------------------------
  */
 
-/* MD5 of data into md5 (16 bytes). */
-static void
-s3_md5(const char *data, size_t len, uint8 *md5)
-{
-	unsigned int n = 0;
-
-	if (EVP_Digest(data, len, md5, &n, EVP_md5(), NULL) != 1 || n != 16)
-		ereport(ERROR,
-				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("could not compute an MD5 digest")));
-}
-
 /*
  * The MD5 of the body a PUT sent, which s3_request.c computed during the
  * request; false when curl did not take the whole body.
@@ -682,10 +669,10 @@ s3_put_multipart(FtObjectStore *store, const char *key,
 
 		if (!vouched || etag == NULL)
 			return false;
-		s3_md5((const char *) part_md5s, 16 * nparts, md5);
+		ft_md5((const char *) part_md5s, 16 * nparts, md5);
 		if (s3_etag_is(etag, md5, nparts))
 			return true;
-		s3_md5(data, len, md5);
+		ft_md5(data, len, md5);
 		return s3_etag_is(etag, md5, 0);
 	}
 }

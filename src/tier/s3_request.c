@@ -35,7 +35,6 @@
 #include <time.h>
 
 #include <curl/curl.h>
-#include <openssl/evp.h>
 
 #include "common/cryptohash.h"
 #include "miscadmin.h"
