@@ -261,9 +261,11 @@ md5_blocks8(uint32 *ha, uint32 *hb, uint32 *hc, uint32 *hd,
 			MD5_STEP8(_mm256_xor_si256(_mm256_xor_si256(b, c), d), i);
 #pragma GCC unroll 16
 		for (int i = 48; i < 64; i++)
-			MD5_STEP8(_mm256_xor_si256(c,
-									   _mm256_or_si256(b, _mm256_xor_si256(d, ones))),
-					  i);
+		{
+			__m256i		not_d = _mm256_xor_si256(d, ones);
+
+			MD5_STEP8(_mm256_xor_si256(c, _mm256_or_si256(b, not_d)), i);
+		}
 #undef MD5_STEP8
 		a = _mm256_add_epi32(a, a0);
 		b = _mm256_add_epi32(b, b0);
