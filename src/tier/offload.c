@@ -810,8 +810,9 @@ sweep_one(FtObjectStore *store, const char *key, bytea *hash)
 
 	/*
 	 * The subtransaction is rolled back whether the work succeeds or not:
-	 * the blob's lock and the placeholder are needed only while the object
-	 * is checked and removed, and the removal itself is not transactional.
+	 * the blob's row lock, and the catalog row sweep_work inserts to hold
+	 * one when the blob has none, are needed only while the object is
+	 * checked and removed, and the removal itself is not transactional.
 	 */
 	edata = ft_run_in_subxact(sweep_work, &w, false);
 	if (edata != NULL)
