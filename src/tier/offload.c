@@ -144,26 +144,6 @@ put_verified(FtObjectStore *store, const char *key, const StringInfo obj,
 }
 
 /*
- * Encodes a blob's bytes into obj (emptied first), under the active key if
- * any; sets the codec and key id used.
- */
-static void
-encode_cold(const uint8 *sha256, const char *data, size_t len,
-			const char *media_type, StringInfo obj, const char **codec,
-			int32 *key_id)
-{
-	uint8		k[32];
-	bool		encrypt;
-
-	*key_id = 0;
-	encrypt = ft_tier_key(key_id, k);
-	resetStringInfo(obj);
-	ft_object_encode(obj, data, len, sha256, media_type, *key_id,
-					 encrypt ? k : NULL, codec);
-	explicit_bzero(k, sizeof(k));
-}
-
-/*
  * Writes a blob's bytes as the cold objects of every store, under the
  * active key if any, verified.  Returns the codec and key id used.  obj
  * is the caller's buffer for the stored form.
@@ -176,10 +156,17 @@ write_cold(FtObjectStore *primary, FtObjectStore *mirror,
 {
 	char		hex[FT_SHA256_HEX_LEN + 1];
 	char		key[FT_OBJECT_KEY_LEN];
+	uint8		k[32];
+	bool		encrypt;
 
 	ft_hex(sha256, FT_SHA256_LEN, hex);
 	ft_object_key(hex, key);
-	encode_cold(sha256, data, len, media_type, obj, codec, key_id);
+	*key_id = 0;
+	encrypt = ft_tier_key(key_id, k);
+	resetStringInfo(obj);
+	ft_object_encode(obj, data, len, sha256, media_type, *key_id,
+					 encrypt ? k : NULL, codec);
+	explicit_bzero(k, sizeof(k));
 	put_verified(primary, key, obj, NULL, hex);
 	if (mirror)
 		put_verified(mirror, key, obj, NULL, hex);
